@@ -1,0 +1,1 @@
+"""Batched gradient-descent kernels. Both share one contract (see ``tile.gd_tiles``)."""

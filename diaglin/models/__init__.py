@@ -1,0 +1,80 @@
+"""Parameterisations beta(theta) of a diagonal linear network, and ``get_model``.
+
+| name    | class                  | beta(theta)       | K | ``init(d, alpha)``           |
+|---------|------------------------|-------------------|---|------------------------------|
+| "ww"    | ``SharedWeights()``    | w ⊙ w             | 1 | w = alpha                    |
+| "uv"    | ``UV()``               | u ⊙ v             | 2 | u = sqrt(2) alpha, v = 0     |
+| "pm"    | ``PlusMinus()``        | u ⊙ u − v ⊙ v     | 2 | u = v = alpha (beta0 = 0)    |
+| "prod"  | ``DeepProduct(D)``     | w_1 ⊙ … ⊙ w_D     | D | w_k = alpha                  |
+| "power" | ``DeepPower(D)``       | w^D               | 1 | w = alpha                    |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diaglin import _validate as V
+from diaglin.models import _ops
+from diaglin.models.base import DiagonalModel
+
+__all__ = [
+    "DiagonalModel",
+    "SharedWeights",
+    "UV",
+    "PlusMinus",
+    "DeepProduct",
+    "DeepPower",
+    "MODEL_NAMES",
+    "get_model",
+]
+
+
+def SharedWeights() -> DiagonalModel:
+    """beta = w ⊙ w (the paper's shared-weight DLN; beta >= 0)."""
+    return DiagonalModel("ww", _ops.WW, 1, 1, "w*w", (1.0,))
+
+
+def UV() -> DiagonalModel:
+    """beta = u ⊙ v; init u = sqrt(2) alpha, v = 0 (that of the exact finite-step identity)."""
+    return DiagonalModel("uv", _ops.UV, 2, 1, "u*v", (np.sqrt(2.0), 0.0))
+
+
+def PlusMinus() -> DiagonalModel:
+    """beta = u ⊙ u − v ⊙ v (signed beta)."""
+    return DiagonalModel("pm", _ops.PM, 2, 1, "u*u - v*v", (1.0, 1.0))
+
+
+def DeepProduct(depth: int = 2) -> DiagonalModel:
+    """beta = w_1 ⊙ … ⊙ w_D with D independent blocks."""
+    depth = V.check_int("depth", depth, 1)
+    return DiagonalModel("prod", _ops.PROD, depth, depth, f"w_1*...*w_{depth}", (1.0,) * depth)
+
+
+def DeepPower(depth: int = 2) -> DiagonalModel:
+    """beta = w^D (shared weights, depth D)."""
+    depth = V.check_int("depth", depth, 1)
+    return DiagonalModel("power", _ops.POWER, 1, depth, f"w**{depth}", (1.0,))
+
+
+_FACTORIES = {
+    "ww": SharedWeights,
+    "uv": UV,
+    "pm": PlusMinus,
+    "prod": DeepProduct,
+    "power": DeepPower,
+}
+MODEL_NAMES = tuple(_FACTORIES)
+
+
+def get_model(name: str, **kwargs) -> DiagonalModel:
+    """The model called ``name`` (one of ``MODEL_NAMES``); ``depth=D`` for "prod"/"power"."""
+    if isinstance(name, DiagonalModel):
+        return name
+    try:
+        factory = _FACTORIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}") from None
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad options for model {name!r}: {exc}") from None

@@ -1,0 +1,168 @@
+"""Loss, gradient, exact Hessian, HVP and trace of L = 1/(2n) ||X beta(theta) - y||².
+
+All functions act on one run ``t`` of a tile ``th[k, j, t]`` (see ``_ops``), or on every run of
+it in parallel (``*_batch``). With r = X beta - y and g = Xᵀ r / n (the gradient in beta space):
+
+    dL/dθ_kj  = J_kj g_j,                      J_kj = d beta_j / d θ_kj
+    d²L       = Jᵀ A J + blockdiag_j(g_j · d² beta_j),   A = Xᵀ X / n
+    tr d²L    = Σ_kj J_kj² A_jj + Σ_j g_j Σ_k d² beta_j / dθ_kj²
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from diaglin.models._ops import beta_jt, d2beta_jt, dbeta_jt
+
+_JIT = dict(cache=True)
+
+
+@nb.njit(**_JIT)
+def residual_run(kind, depth, th, t, X, y, r):
+    """r = X beta(theta_t) - y (written into ``r``); returns L = ||r||² / (2n)."""
+    n, d = X.shape
+    for i in range(n):
+        r[i] = -y[i]
+    for j in range(d):
+        b = beta_jt(kind, depth, th, j, t)
+        for i in range(n):
+            r[i] += X[i, j] * b
+    s = 0.0
+    for i in range(n):
+        s += r[i] * r[i]
+    return s / (2.0 * n)
+
+
+@nb.njit(**_JIT)
+def gbeta_run(X, r, g):
+    """g = Xᵀ r / n."""
+    n, d = X.shape
+    for j in range(d):
+        s = 0.0
+        for i in range(n):
+            s += X[i, j] * r[i]
+        g[j] = s / n
+
+
+@nb.njit(**_JIT)
+def grad_run(kind, depth, th, t, X, y, out):
+    """out[k, j] = dL/dθ_kj of run t; returns the loss."""
+    n, d = X.shape
+    r = np.empty(n)
+    g = np.empty(d)
+    loss = residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    for k in range(th.shape[0]):
+        for j in range(d):
+            out[k, j] = dbeta_jt(kind, depth, th, k, j, t) * g[j]
+    return loss
+
+
+@nb.njit(**_JIT)
+def hessian_run(kind, depth, th, t, X, y, A, out):
+    """out = exact Hessian (P x P, P = K d) of run t; A = Xᵀ X / n."""
+    K = th.shape[0]
+    n, d = X.shape
+    r = np.empty(n)
+    g = np.empty(d)
+    residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    J = np.empty((K, d))
+    for k in range(K):
+        for j in range(d):
+            J[k, j] = dbeta_jt(kind, depth, th, k, j, t)
+    for k in range(K):
+        for i in range(d):
+            row = k * d + i
+            for l in range(K):
+                for j in range(d):
+                    out[row, l * d + j] = J[k, i] * A[i, j] * J[l, j]
+            for l in range(K):
+                out[row, l * d + i] += g[i] * d2beta_jt(kind, depth, th, k, l, i, t)
+
+
+@nb.njit(**_JIT)
+def hvp_run(kind, depth, th, t, X, y, v, out):
+    """out = (d²L) v for run t, without forming the Hessian; v, out are (K, d)."""
+    K = th.shape[0]
+    n, d = X.shape
+    r = np.empty(n)
+    g = np.empty(d)
+    residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    jv = np.zeros(d)
+    for k in range(K):
+        for j in range(d):
+            jv[j] += dbeta_jt(kind, depth, th, k, j, t) * v[k, j]
+    xjv = np.zeros(n)
+    for j in range(d):
+        for i in range(n):
+            xjv[i] += X[i, j] * jv[j]
+    ajv = np.empty(d)
+    gbeta_run(X, xjv, ajv)
+    for k in range(K):
+        for j in range(d):
+            s = dbeta_jt(kind, depth, th, k, j, t) * ajv[j]
+            for l in range(K):
+                s += g[j] * d2beta_jt(kind, depth, th, k, l, j, t) * v[l, j]
+            out[k, j] = s
+
+
+@nb.njit(**_JIT)
+def trace_run(kind, depth, th, t, X, y, A):
+    """tr d²L of run t, in O(K d + n d)."""
+    K = th.shape[0]
+    n, d = X.shape
+    r = np.empty(n)
+    g = np.empty(d)
+    residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    s = 0.0
+    for k in range(K):
+        for j in range(d):
+            jk = dbeta_jt(kind, depth, th, k, j, t)
+            s += jk * jk * A[j, j] + g[j] * d2beta_jt(kind, depth, th, k, k, j, t)
+    return s
+
+
+@nb.njit(parallel=True, **_JIT)
+def beta_batch(kind, depth, th, out):
+    """out[t, j] = beta_j of run t."""
+    d, W = th.shape[1], th.shape[2]
+    for t in nb.prange(W):
+        for j in range(d):
+            out[t, j] = beta_jt(kind, depth, th, j, t)
+
+
+@nb.njit(parallel=True, **_JIT)
+def loss_batch(kind, depth, th, X, y, out):
+    """out[t] = L(theta_t)."""
+    n = X.shape[0]
+    for t in nb.prange(th.shape[2]):
+        r = np.empty(n)
+        out[t] = residual_run(kind, depth, th, t, X, y, r)
+
+
+@nb.njit(parallel=True, **_JIT)
+def hessian_batch(kind, depth, th, X, y, A, out):
+    """out[t] = exact Hessian of run t."""
+    for t in nb.prange(th.shape[2]):
+        hessian_run(kind, depth, th, t, X, y, A, out[t])
+
+
+@nb.njit(parallel=True, **_JIT)
+def trace_batch(kind, depth, th, X, y, A, out):
+    """out[t] = tr d²L of run t."""
+    for t in nb.prange(th.shape[2]):
+        out[t] = trace_run(kind, depth, th, t, X, y, A)
+
+
+@nb.njit(parallel=True, **_JIT)
+def gd_update_batch(kind, depth, th, g, eta, out):
+    """out[k, j, t] = th[k, j, t] - eta[t] · (d beta_j/dθ_kj) · g[t, j]: one GD step given g."""
+    K, d, W = th.shape
+    for t in nb.prange(W):
+        for k in range(K):
+            for j in range(d):
+                out[k, j, t] = th[k, j, t] - eta[t] * dbeta_jt(kind, depth, th, k, j, t) * g[t, j]

@@ -1,0 +1,110 @@
+"""The model object: a small frozen dataclass naming a coordinate-separable parameterisation.
+
+It holds no arrays. Its methods validate their input, move it to the tile layout of
+``_ops`` and call the shared Numba numerics; the kernels use ``kind``/``depth`` directly.
+Parameters of one run are a vector of length P = K d made of K blocks of length d.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from diaglin import _validate as V
+from diaglin.models import _numerics as nm
+
+
+@dataclass(frozen=True)
+class DiagonalModel:
+    """beta_j = f(theta_1j, ..., theta_Kj) with loss L = 1/(2n) ||X beta - y||²."""
+
+    name: str
+    kind: int
+    n_blocks: int
+    depth: int = 1
+    formula: str = ""
+    init_scales: tuple[float, ...] = (1.0,)
+
+    def n_params(self, d: int) -> int:
+        """P = K d."""
+        return self.n_blocks * d
+
+    def n_features(self, n_params: int) -> int:
+        """d = P / K."""
+        if n_params % self.n_blocks:
+            raise ValueError(f"theta length {n_params} is not a multiple of K={self.n_blocks}")
+        return n_params // self.n_blocks
+
+    def init(self, d: int, alpha: float) -> np.ndarray:
+        """The standard initialisation of scale alpha: block k = init_scales[k] · alpha · 1."""
+        V.check_int("d", d, 1)
+        V.check_positive("alpha", alpha)
+        return np.repeat(np.asarray(self.init_scales) * float(alpha), d)
+
+    # --- layout -------------------------------------------------------------------------
+    def to_tile(self, theta: np.ndarray) -> np.ndarray:
+        """(P,) or (B, P) -> tile layout (K, d, B), C-contiguous."""
+        th = np.atleast_2d(theta)
+        B, P = th.shape
+        d = self.n_features(P)
+        return np.ascontiguousarray(th.reshape(B, self.n_blocks, d).transpose(1, 2, 0))
+
+    def from_tile(self, th: np.ndarray) -> np.ndarray:
+        """Tile layout (K, d, B) -> (B, P)."""
+        K, d, B = th.shape
+        return np.ascontiguousarray(th.transpose(2, 0, 1).reshape(B, K * d))
+
+    def _prepare(self, theta, X, y):
+        X, y = V.check_data(X, y)
+        th = V.check_theta(theta, self.n_params(X.shape[1]))
+        return th, X, y
+
+    # --- numerics (theta of shape (P,) or (B, P)) ----------------------------------------
+    def beta(self, theta) -> np.ndarray:
+        """beta(theta): (d,) for theta (P,), (B, d) for (B, P)."""
+        th = V.as_finite_array("theta", theta, (1, 2))
+        tile = self.to_tile(th)
+        out = np.empty((tile.shape[2], tile.shape[1]))
+        nm.beta_batch(self.kind, self.depth, tile, out)
+        return out[0] if th.ndim == 1 else out
+
+    def loss(self, theta, X, y):
+        """L(theta) = 1/(2n) ||X beta(theta) - y||²: a float, or (B,) for a batch."""
+        th, X, y = self._prepare(theta, X, y)
+        tile = self.to_tile(th)
+        out = np.empty(tile.shape[2])
+        nm.loss_batch(self.kind, self.depth, tile, X, y, out)
+        return float(out[0]) if th.ndim == 1 else out
+
+    def grad(self, theta, X, y) -> np.ndarray:
+        """dL/dθ_kj = (d beta_j/dθ_kj) · [Xᵀ(X beta - y)/n]_j, shape (P,)."""
+        th, X, y = self._prepare(theta, X, y)
+        if th.ndim != 1:
+            raise ValueError("theta must be 1-D for grad")
+        tile = self.to_tile(th)
+        out = np.empty(tile.shape[:2])
+        nm.grad_run(self.kind, self.depth, tile, 0, X, y, out)
+        return out.reshape(-1)
+
+    def hessian(self, theta, X, y) -> np.ndarray:
+        """Exact Hessian Jᵀ (XᵀX/n) J + blockdiag_j(g_j d² beta_j): (P, P), or (B, P, P)."""
+        th, X, y = self._prepare(theta, X, y)
+        tile = self.to_tile(th)
+        P = tile.shape[0] * tile.shape[1]
+        out = np.empty((tile.shape[2], P, P))
+        nm.hessian_batch(self.kind, self.depth, tile, X, y, X.T @ X / X.shape[0], out)
+        return out[0] if th.ndim == 1 else out
+
+    def hvp(self, theta, X, y, v) -> np.ndarray:
+        """(d²L) v without forming the Hessian; theta and v of shape (P,)."""
+        th, X, y = self._prepare(theta, X, y)
+        if th.ndim != 1:
+            raise ValueError("theta must be 1-D for hvp")
+        v = V.as_finite_array("v", v, 1)
+        if v.shape != th.shape:
+            raise ValueError(f"v must have shape {th.shape}, got {v.shape}")
+        tile = self.to_tile(th)
+        out = np.empty(tile.shape[:2])
+        nm.hvp_run(self.kind, self.depth, tile, 0, X, y, v.reshape(tile.shape[:2]), out)
+        return out.reshape(-1)
