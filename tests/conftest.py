@@ -1,0 +1,35 @@
+"""Test-session set-up shared by every test package.
+
+Numba's on-disk cache is keyed by each function's own source file, not by the files it calls
+into (``diaglin/models/_ops.py`` is inlined into every kernel). So that an edit anywhere in
+``diaglin`` can never be tested against stale machine code, the test session uses a cache
+directory named after a hash of all of diaglin's sources (set before numba is imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from numba.core import config as numba_config
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    for path in sorted((_ROOT / "diaglin").rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+os.environ["NUMBA_CACHE_DIR"] = str(_ROOT / ".pytest_cache" / f"numba-{_source_hash()}")
+numba_config.reload_config()  # in case a plugin imported numba before this file
+
+
+
+def pytest_collection_finish(session):
+    """An empty collection is an error, not a pass (pytest would only exit with code 5)."""
+    if not session.items:
+        raise RuntimeError("no tests collected: check testpaths and the test file names")
