@@ -1,7 +1,8 @@
 """Loss, gradient, exact Hessian, HVP and trace of L = 1/(2n) ||X beta(theta) - y||².
 
 All functions act on one run ``t`` of a tile ``th[k, j, t]`` (see ``_ops``), or on every run of
-it in parallel (``*_batch``). With r = X beta - y and g = Xᵀ r / n (the gradient in beta space):
+it (``*_batch``; only the O(P²)-per-run Hessian is worth a parallel region and its compile
+time). With r = X beta - y and g = Xᵀ r / n (the gradient in beta space):
 
     dL/dθ_kj  = J_kj g_j,                      J_kj = d beta_j / d θ_kj
     d²L       = Jᵀ A J + blockdiag_j(g_j · d² beta_j),   A = Xᵀ X / n
@@ -126,20 +127,20 @@ def trace_run(kind, depth, th, t, X, y, A):
     return s
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def beta_batch(kind, depth, th, out):
     """out[t, j] = beta_j of run t."""
     d, W = th.shape[1], th.shape[2]
-    for t in nb.prange(W):
+    for t in range(W):
         for j in range(d):
             out[t, j] = beta_jt(kind, depth, th, j, t)
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def loss_batch(kind, depth, th, X, y, out):
     """out[t] = L(theta_t)."""
     n = X.shape[0]
-    for t in nb.prange(th.shape[2]):
+    for t in range(th.shape[2]):
         r = np.empty(n)
         out[t] = residual_run(kind, depth, th, t, X, y, r)
 
@@ -151,18 +152,18 @@ def hessian_batch(kind, depth, th, X, y, A, out):
         hessian_run(kind, depth, th, t, X, y, A, out[t])
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def trace_batch(kind, depth, th, X, y, A, out):
     """out[t] = tr d²L of run t."""
-    for t in nb.prange(th.shape[2]):
+    for t in range(th.shape[2]):
         out[t] = trace_run(kind, depth, th, t, X, y, A)
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def gd_update_batch(kind, depth, th, g, eta, out):
     """out[k, j, t] = th[k, j, t] - eta[t] · (d beta_j/dθ_kj) · g[t, j]: one GD step given g."""
     K, d, W = th.shape
-    for t in nb.prange(W):
+    for t in range(W):
         for k in range(K):
             for j in range(d):
                 out[k, j, t] = th[k, j, t] - eta[t] * dbeta_jt(kind, depth, th, k, j, t) * g[t, j]
