@@ -1,0 +1,188 @@
+"""A sweep declared as data: the frozen :class:`SweepConfig` and its :class:`GridPoint` s.
+
+A sweep is a grid over (alpha, eps, d, n); at every grid point one batched ``diaglin.run_gd``
+call runs all step sizes eta of that point together. The eta grid is given either in absolute
+units or in units of the point's critical step eta_c = 2 / s_GF (``eta_units="eta_c"``, the
+default: the grid then brackets the transition whatever alpha, eps, d or n are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from diaglin import MODEL_NAMES
+
+ETA_UNITS = ("eta_c", "absolute")
+ETA_GRIDS = ("log", "linear")
+BACKENDS = ("cpu", "cuda")
+#: Bump when the cached arrays change meaning; part of every cache key.
+CACHE_FORMAT = 1
+
+
+def _positive_tuple(name: str, values, kind=float) -> tuple:
+    try:
+        out = tuple(kind(v) for v in np.atleast_1d(values).tolist())
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+    if not out:
+        raise ValueError(f"{name}: needs at least one value")
+    if not all(np.isfinite(v) and v > 0 for v in out):
+        raise ValueError(f"{name}: every value must be finite and > 0, got {out}")
+    return out
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One (alpha, eps, d, n) point of a sweep; ``index`` is its position in the grid."""
+
+    index: int
+    alpha: float
+    eps: float
+    d: int
+    n: int
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``alpha=0.01 eps=1e-12 d=5 n=1``."""
+        return f"alpha={self.alpha:g} eps={self.eps:g} d={self.d} n={self.n}"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that determines a sweep's numbers (and hence its cache keys).
+
+    Model: ``model`` (a ``diaglin.MODEL_NAMES`` entry) and ``model_kwargs`` (e.g.
+    ``(("depth", 3),)`` for "prod"/"power"). Data: n = 1 uses ``diaglin.data.one_point(d,
+    seed=data_seed)``, n > 1 ``diaglin.data.sparse_regression(n, d, sparsity, seed=data_seed,
+    nonneg=nonneg)``. Grid: ``alphas`` x ``epsilons`` x ``dims`` x ``n_samples``; per point,
+    ``n_etas`` step sizes from ``eta_min`` to ``eta_max`` (``eta_grid`` "log" or "linear", in
+    ``eta_units``). Stopping rule: L < eps or ``max_steps``. ``average_last`` = K > 0 also keeps
+    statistics of the mean of the last K iterates. ``reference_eta`` > 0 adds one extra run at
+    reference_eta * eta_c (a "tiny step" run that should match gradient flow; 0 disables).
+    """
+
+    model: str = "ww"
+    model_kwargs: tuple[tuple[str, int], ...] = ()
+    alphas: tuple[float, ...] = (0.01,)
+    epsilons: tuple[float, ...] = (1e-12,)
+    dims: tuple[int, ...] = (5,)
+    n_samples: tuple[int, ...] = (1,)
+    sparsity: int = 3
+    nonneg: bool = True
+    data_seed: int = 0
+    eta_min: float = 0.05
+    eta_max: float = 4.0
+    n_etas: int = 80
+    eta_grid: str = "log"
+    eta_units: str = "eta_c"
+    reference_eta: float = 1e-3
+    max_steps: int = 100_000
+    average_last: int = 0
+    diverge_factor: float = 1e8
+    backend: str = "cpu"
+
+    def __post_init__(self) -> None:
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model: must be one of {MODEL_NAMES}, got {self.model!r}")
+        kw = dict(self.model_kwargs)
+        put("model_kwargs", tuple(sorted((str(k), int(v)) for k, v in kw.items())))
+        if self.model in ("prod", "power") and int(kw.get("depth", 2)) < 1:
+            raise ValueError(f"depth: must be >= 1, got {kw['depth']}")
+        put("alphas", _positive_tuple("alpha", self.alphas))
+        put("epsilons", _positive_tuple("eps", self.epsilons))
+        put("dims", _positive_tuple("d", self.dims, int))
+        put("n_samples", _positive_tuple("n", self.n_samples, int))
+        for name in ("sparsity", "data_seed", "max_steps", "average_last", "n_etas"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
+            put(name, int(value))
+        if self.n_etas < 1:
+            raise ValueError(f"n_etas: need at least one step size, got {self.n_etas}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps: must be >= 1, got {self.max_steps}")
+        if any(self.sparsity > d for d in self.dims) and any(n > 1 for n in self.n_samples):
+            raise ValueError(f"sparsity: must be <= d, got {self.sparsity} with d={self.dims}")
+        for name in ("eta_min", "eta_max", "diverge_factor"):
+            value = float(getattr(self, name))
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
+            put(name, value)
+        if not self.eta_min < self.eta_max and self.n_etas > 1:
+            raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
+        if self.eta_grid not in ETA_GRIDS:
+            raise ValueError(f"eta_grid: must be one of {ETA_GRIDS}, got {self.eta_grid!r}")
+        if self.eta_units not in ETA_UNITS:
+            raise ValueError(f"eta_units: must be one of {ETA_UNITS}, got {self.eta_units!r}")
+        ref = float(self.reference_eta)
+        if not (np.isfinite(ref) and ref >= 0):
+            raise ValueError(f"reference_eta: must be finite and >= 0, got {ref!r}")
+        put("reference_eta", ref)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend: must be one of {BACKENDS}, got {self.backend!r}")
+        put("nonneg", bool(self.nonneg))
+
+    # ----------------------------------------------------------------------------------
+    def points(self) -> tuple[GridPoint, ...]:
+        """The grid points, alpha slowest, then eps, d, n."""
+        combos = [
+            (a, e, d, n)
+            for a in self.alphas
+            for e in self.epsilons
+            for d in self.dims
+            for n in self.n_samples
+        ]
+        return tuple(GridPoint(i, *c) for i, c in enumerate(combos))
+
+    def etas(self, eta_c: float) -> np.ndarray:
+        """The point's step sizes: ``n_etas`` values from eta_min to eta_max (times eta_c when
+        ``eta_units == "eta_c"``), log- or linearly spaced."""
+        scale = float(eta_c) if self.eta_units == "eta_c" else 1.0
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"eta_c: must be finite and > 0 to scale the eta grid, got {eta_c}")
+        space = np.geomspace if self.eta_grid == "log" else np.linspace
+        return scale * space(self.eta_min, self.eta_max, self.n_etas)
+
+    def model_options(self) -> dict:
+        """Keyword arguments for ``diaglin.get_model``."""
+        return dict(self.model_kwargs)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SweepConfig:
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown sweep config fields: {sorted(unknown)}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if "model_kwargs" in kw:
+            kw["model_kwargs"] = tuple(tuple(p) for p in kw["model_kwargs"])
+        return cls(**kw)
+
+    def point_spec(self, point: GridPoint) -> dict:
+        """The full description of one grid point's computation (what its cache key hashes):
+        every field, with the grid axes replaced by this point's values."""
+        spec = self.to_dict()
+        for axis in ("alphas", "epsilons", "dims", "n_samples"):
+            spec.pop(axis)
+        spec.update(alpha=point.alpha, eps=point.eps, d=point.d, n=point.n)
+        spec["data"] = "one_point" if point.n == 1 else "sparse_regression"
+        return spec
+
+
+def point_key(config: SweepConfig, point: GridPoint, versions: dict[str, str]) -> str:
+    """sha256 (hex, 24 chars) of the point's spec, the package versions and the cache format."""
+    payload = {"spec": config.point_spec(point), "versions": versions, "format": CACHE_FORMAT}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
