@@ -72,7 +72,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--eta-min", type=positive_float, default=_DEFAULT.eta_min,
                    help="smallest eta, in --eta-units (default: 0.05)")
     g.add_argument("--eta-max", type=positive_float, default=_DEFAULT.eta_max,
-                   help="largest eta, in --eta-units (default: 4)")
+                   help="largest eta, in --eta-units (default: 3; for one-point ww data no "
+                        "interpolator is stable beyond x_max/x_min < 3 eta_c)")
     g.add_argument("--n-etas", type=int_at_least(1), default=_DEFAULT.n_etas,
                    help="number of step sizes per grid point (default: 80)")
     g.add_argument("--eta-grid", choices=ETA_GRIDS, default=_DEFAULT.eta_grid,

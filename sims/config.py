@@ -75,7 +75,7 @@ class SweepConfig:
     nonneg: bool = True
     data_seed: int = 0
     eta_min: float = 0.05
-    eta_max: float = 4.0
+    eta_max: float = 3.0
     n_etas: int = 80
     eta_grid: str = "log"
     eta_units: str = "eta_c"

@@ -102,15 +102,17 @@ def predict(
     if model in GF_MODELS and X.shape[0] <= X.shape[1]:
         try:
             beta = gf_limit(X, y, model, alpha).beta
-            gf = _vertex(x, beta, beta_star, model) if one_point else Vertex(
-                beta, float(np.abs(beta).sum()), float("nan"), float(np.sum((beta - beta_star) ** 2))
-            )
+            if one_point:
+                gf = _vertex(x, beta, beta_star, model)
+            else:
+                err = float(np.sum((beta - beta_star) ** 2))
+                gf = Vertex(beta, float(np.abs(beta).sum()), float("nan"), err)
         except ValueError:
             gf = None
     eta_c = mn = ms = best = eta_star = sl = None
     if one_point:
-        mn_i, ms_i = min_norm_interpolator(x, y[0], model), min_sharpness_interpolator(x, y[0], model)
-        mn, ms = (_vertex(x, v.beta, beta_star, model) for v in (mn_i, ms_i))
+        mn = _vertex(x, min_norm_interpolator(x, y[0], model).beta, beta_star, model)
+        ms = _vertex(x, min_sharpness_interpolator(x, y[0], model).beta, beta_star, model)
     if positive and model == "ww":
         eta_c = float(one_point_gf_path(x, y[0], alpha, eps=eps).eta_c)
         best = _vertex(x, best_interpolator(x, y[0], beta_star, 2), beta_star, model)

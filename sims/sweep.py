@@ -19,7 +19,8 @@ from sims.results import PointResult, SweepResult
 #: compute one grid point: (config, point) -> PointResult.
 Runner = Callable[[SweepConfig, GridPoint], PointResult]
 #: map a one-argument function over grid points, yielding results in input order.
-Executor = Callable[[Callable[[GridPoint], PointResult], Sequence[GridPoint]], Iterator[PointResult]]
+PointFn = Callable[[GridPoint], PointResult]
+Executor = Callable[[PointFn, Sequence[GridPoint]], Iterator[PointResult]]
 
 
 def versions() -> dict[str, str]:
@@ -30,9 +31,7 @@ def versions() -> dict[str, str]:
     return {"diaglin": diaglin.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
-def serial_executor(
-    fn: Callable[[GridPoint], PointResult], points: Sequence[GridPoint]
-) -> Iterator[PointResult]:
+def serial_executor(fn: PointFn, points: Sequence[GridPoint]) -> Iterator[PointResult]:
     """In-process executor: ``fn(p)`` for each point in turn (numba parallelises inside)."""
     for p in points:
         yield fn(p)

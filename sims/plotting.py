@@ -1,0 +1,217 @@
+"""Figures of a sweep: the 1-D phase diagram (sharpness, l1 norm, test error vs eta) and the 2-D
+phase maps over (eta, alpha) or (eta, eps). Uses matplotlib's object API (no pyplot state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from diaglin import Status
+from sims.cache import atomic_write_bytes
+from sims.predictions import Predictions
+from sims.regimes import Regime, classify
+from sims.results import PointResult
+
+REGIME_COLOURS = {
+    Regime.FLOW: "#4c9be8",
+    Regime.EOS: "#f5a142",
+    Regime.NOT_CONVERGED: "#9e9e9e",
+    Regime.DIVERGED: "#e8504c",
+}
+FORMATS = ("png", "pdf")
+_LEVELS = {  # prediction attribute -> (label, colour, line style)
+    "gf": ("GF limit (theory)", "#2e7d32", "-"),
+    "min_norm": ("min-norm interpolator", "#6a1b9a", "--"),
+    "min_sharpness": ("min-sharpness interpolator", "#c62828", "--"),
+    "best": ("best interpolator (min error)", "#00838f", ":"),
+}
+
+
+def _geo_edges(x: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted positive centres x (geometric midpoints, log-symmetric ends)."""
+    x = np.asarray(x, float)
+    if x.size == 1:
+        return np.array([x[0] / 1.5, x[0] * 1.5])
+    mid = np.sqrt(x[1:] * x[:-1])
+    return np.concatenate([[x[0] ** 2 / mid[0]], mid, [x[-1] ** 2 / mid[-1]]])
+
+
+def shade_regimes(ax, etas: np.ndarray, regimes: np.ndarray) -> None:
+    """Shade contiguous runs of equal regime behind the data (log-x cell edges)."""
+    edges = _geo_edges(etas)
+    start = 0
+    for i in range(1, etas.size + 1):
+        if i == etas.size or regimes[i] != regimes[start]:
+            colour = REGIME_COLOURS[Regime(int(regimes[start]))]
+            ax.axvspan(edges[start], edges[i], color=colour, alpha=0.18, lw=0, zorder=0)
+            start = i
+
+
+def _regime_handles() -> list:
+    return [Patch(color=c, alpha=0.35, label=r.title) for r, c in REGIME_COLOURS.items()]
+
+
+def _levels(ax, pred: Predictions, attr: str) -> None:
+    for key, (label, colour, ls) in _LEVELS.items():
+        v = getattr(pred, key)
+        if v is not None and np.isfinite(getattr(v, attr)):
+            ax.axhline(getattr(v, attr), color=colour, ls=ls, lw=1.2, label=label, zorder=2)
+
+
+def _scatter(ax, p: PointResult, values: np.ndarray, averaged: np.ndarray | None, name: str):
+    conv = p.status == Status.CONVERGED
+    stuck = p.status == Status.MAX_STEPS
+    ax.plot(p.etas[conv], values[conv], "o", ms=3.5, color="k", label=f"GD final {name}",
+            zorder=4)  # fmt: skip
+    if stuck.any():
+        ax.plot(p.etas[stuck], values[stuck], "o", ms=4, mfc="none", color="0.3",
+                label="GD, max_steps reached", zorder=4)  # fmt: skip
+    if averaged is not None:
+        ok = conv | stuck
+        ax.plot(p.etas[ok], averaged[ok], "x", ms=4, color="#d84315",
+                label="mean of last K iterates", zorder=4)  # fmt: skip
+
+
+def _slice_curves(ax, p: PointResult, pred: Predictions, fn, label: str, band: bool) -> None:
+    sl = pred.slice
+    if sl is None:
+        return
+    m = np.isfinite(sl.entropy).all(axis=1) & (sl.etas > p.eta_c)
+    if m.any():
+        ax.plot(sl.etas[m], fn(sl.entropy[m]), "-", color="#1565c0", lw=1.6, zorder=3,
+                label=f"S = 2/η slice: entropy candidate {label}")  # fmt: skip
+    lo, hi = fn(sl.min_l1), fn(sl.max_l1)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if band and ok.any():
+        ax.fill_between(sl.etas[ok], np.minimum(lo, hi)[ok], np.maximum(lo, hi)[ok],
+                        color="#1565c0", alpha=0.12, lw=0, zorder=1,
+                        label="S = 2/η slice: min to max ‖β‖₁")  # fmt: skip
+
+
+def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figure:
+    """Three panels over eta (log axis): final sharpness with 2/eta, ||beta||_1, and
+    ||beta - beta*||^2, with regime shading, the GF critical step eta_c and theory levels."""
+    fig = Figure(figsize=(16, 5.2), layout="constrained")
+    axes = fig.subplots(1, 3, sharex=True)
+    regimes = classify(p.status, p.final.sharpness, p.etas)
+    avg = p.averaged
+    conv = p.status == Status.CONVERGED
+    eta_line = np.geomspace(p.etas.min(), p.etas.max(), 400)
+
+    ax = axes[0]
+    _scatter(ax, p, p.final.sharpness, None if avg is None else avg.sharpness, "sharpness")
+    ax.plot(eta_line, 2.0 / eta_line, "-", color="#f57c00", lw=2, label="2/η (stability edge)",
+            zorder=3)  # fmt: skip
+    _levels(ax, pred, "sharpness")
+    ax.set_yscale("log")
+    ok = conv | (p.status == Status.MAX_STEPS)
+    vals = np.concatenate([p.final.sharpness[ok],
+                           [v.sharpness for v in (pred.min_norm, pred.min_sharpness)
+                            if v is not None]])  # fmt: skip
+    if vals.size:
+        ax.set_ylim(vals.min() / 1.6, vals.max() * 1.6)
+    ax.set_ylabel("sharpness S = λ_max(∇²L) at the final iterate")
+    ax.set_title("final sharpness vs the stability edge 2/η")
+
+    ax = axes[1]
+    _scatter(ax, p, p.final.l1_beta, None if avg is None else avg.l1_beta, "‖β‖₁")
+    _levels(ax, pred, "l1")
+    _slice_curves(ax, p, pred, lambda b: np.abs(b).sum(axis=-1), "‖β‖₁", True)
+    ax.set_ylabel("‖β‖₁" + (" = ‖w‖₂²" if model == "ww" else ""))
+    ax.set_title("ℓ1 norm of β")
+
+    ax = axes[2]
+    _scatter(ax, p, p.gen_error(), None if avg is None else p.gen_error(True), "error")
+    _levels(ax, pred, "gen_error")
+    _slice_curves(ax, p, pred, lambda b: np.sum((b - p.beta_star) ** 2, axis=-1), "error",
+                  False)
+    if pred.eta_star is not None:
+        ax.axvline(pred.eta_star, color="#00838f", ls="-.", lw=1.2,
+                   label="η* = 2/S(best interpolator)")  # fmt: skip
+    err = p.gen_error()[conv]
+    if err.size:
+        ax.set_ylim(max(0.0, err.min() - 0.5 * np.ptp(err) - 0.1), err.max() + 0.3 * np.ptp(err))
+    ax.set_ylabel("generalization error ‖β − β*‖₂²")
+    ax.set_title("generalization error")
+
+    for ax in axes:
+        shade_regimes(ax, p.etas, regimes)
+        ax.axvline(p.eta_c, color="k", ls="--", lw=1.3, label="η_c = 2/s_GF (gradient flow)")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate η")
+        ax.set_xlim(_geo_edges(p.etas)[[0, -1]])
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="best", framealpha=0.85)
+    pt = p.point
+    fig.suptitle(f"Phase diagram of GD on a diagonal linear network ({model}): d = {pt.d}, "
+                 f"n = {pt.n}, α = {pt.alpha:g}, ε = {pt.eps:g}; η_c = {p.eta_c:.4g}")  # fmt: skip
+    fig.legend(handles=_regime_handles(), loc="outside lower center", ncols=4, fontsize=9,
+               title="regime (observed: S·η/2 ≥ 0.95 counts as edge of stability)")  # fmt: skip
+    return fig
+
+
+def phase_map_figure(
+    points: Sequence[PointResult], axis: str, model: str, eta_c_theory: Sequence[float | None]
+) -> Figure:
+    """Two maps over (eta, ``axis`` in {"alpha", "eps"}): the observed regime, and the final
+    S * eta / 2 of converged runs; the GF critical step eta_c(axis) overlaid on both."""
+    ys = np.array([getattr(q.point, axis) for q in points])
+    order = np.argsort(ys)
+    points = [points[i] for i in order]
+    ys = ys[order]
+    theory_c = [eta_c_theory[i] for i in order]
+    y_edges = _geo_edges(ys)
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    cmap = ListedColormap([REGIME_COLOURS[r] for r in Regime])
+    norm = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
+    for i, q in enumerate(points):
+        xe = _geo_edges(q.etas)
+        ye = y_edges[i : i + 2]
+        reg = classify(q.status, q.final.sharpness, q.etas)
+        axes[0].pcolormesh(xe, ye, reg[None, :], cmap=cmap, norm=norm)
+        ratio = np.where(q.status == Status.CONVERGED, q.final.sharpness * q.etas / 2, np.nan)
+        mesh = axes[1].pcolormesh(xe, ye, ratio[None, :], cmap="viridis", vmin=0, vmax=1)
+    eta_c = np.array([q.eta_c for q in points])
+    ylabel = {"alpha": "initialisation scale α", "eps": "stopping threshold ε"}[axis]
+    for ax in axes:
+        ax.plot(eta_c, ys, "w-", lw=3.2)
+        ax.plot(eta_c, ys, "k--o", lw=1.4, ms=3.5, label=f"η_c({axis}) = 2/s_GF (gradient flow)")
+        if all(t is not None for t in theory_c):
+            ax.plot(theory_c, ys, "+", color="#c62828", ms=9, mew=1.6,
+                    label="η_c (theory: exact GF path)")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("learning rate η")
+        ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("regime")
+    axes[1].set_title("final S·η/2 (converged runs; 1 = at the edge)")
+    fig.colorbar(mesh, ax=axes[1], label="S·η/2")
+    handles = [Patch(color=REGIME_COLOURS[r], label=r.title) for r in Regime]
+    axes[0].legend(handles=handles + [Line2D([], [], color="k", ls="--", marker="o", ms=3.5,
+                                             label="η_c = 2/s_GF (gradient flow)")],
+                   fontsize=8, loc="upper right", framealpha=0.85)  # fmt: skip
+    fig.suptitle(f"Phase map of GD ({model}) over (η, {axis})")
+    return fig
+
+
+def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+    """Save ``fig`` as ``out_dir/stem.png`` (150 dpi) and ``.pdf``; return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = out_dir / f"{stem}.{fmt}"
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150)
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    return paths
