@@ -181,25 +181,32 @@ def phase_map_figure(
         mesh = axes[1].pcolormesh(xe, ye, ratio[None, :], cmap="viridis", vmin=0, vmax=1)
     eta_c = np.array([q.eta_c for q in points])
     ylabel = {"alpha": "initialisation scale α", "eps": "stopping threshold ε"}[axis]
+    symbol = {"alpha": "α", "eps": "ε"}[axis]
+    # every row has its own eta grid (in units of its eta_c): show where all rows have data
+    lo = max(_geo_edges(q.etas)[0] for q in points)
+    hi = min(_geo_edges(q.etas)[-1] for q in points)
     for ax in axes:
         ax.plot(eta_c, ys, "w-", lw=3.2)
-        ax.plot(eta_c, ys, "k--o", lw=1.4, ms=3.5, label=f"η_c({axis}) = 2/s_GF (gradient flow)")
+        ax.plot(eta_c, ys, "k--o", lw=1.4, ms=3.5)
         if all(t is not None for t in theory_c):
-            ax.plot(theory_c, ys, "+", color="#c62828", ms=9, mew=1.6,
-                    label="η_c (theory: exact GF path)")  # fmt: skip
+            ax.plot(theory_c, ys, "+", color="#c62828", ms=9, mew=1.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(y_edges[0], y_edges[-1])
         ax.set_xlabel("learning rate η")
-        ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
     axes[0].set_ylabel(ylabel)
-    axes[0].set_title("regime")
+    axes[0].set_title("regime (observed)")
     axes[1].set_title("final S·η/2 (converged runs; 1 = at the edge)")
     fig.colorbar(mesh, ax=axes[1], label="S·η/2")
     handles = [Patch(color=REGIME_COLOURS[r], label=r.title) for r in Regime]
-    axes[0].legend(handles=handles + [Line2D([], [], color="k", ls="--", marker="o", ms=3.5,
-                                             label="η_c = 2/s_GF (gradient flow)")],
-                   fontsize=8, loc="upper right", framealpha=0.85)  # fmt: skip
-    fig.suptitle(f"Phase map of GD ({model}) over (η, {axis})")
+    handles.append(Line2D([], [], color="k", ls="--", marker="o", ms=3.5,
+                          label=f"η_c({symbol}) = 2/s_GF (gradient flow)"))  # fmt: skip
+    if all(t is not None for t in theory_c):
+        handles.append(Line2D([], [], color="#c62828", ls="", marker="+", ms=9, mew=1.6,
+                              label="η_c (theory: exact GF path)"))  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    fig.suptitle(f"Phase map of GD ({model}) over (η, {symbol})")
     return fig
 
 
