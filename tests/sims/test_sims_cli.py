@@ -1,0 +1,77 @@
+"""CLI smoke tests: ``python -m sims.phase_diagram`` writes figures; bad options fail cleanly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sims import phase_diagram
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def test_phase_diagram_cli_writes_png_and_pdf(tmp_path):
+    out, cache = tmp_path / "figs", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "sims.phase_diagram", "--n-etas", "12", "--out", str(out),
+           "--cache-dir", str(cache), "--jobs", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    png = out / "phase_diagram.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "phase_diagram.pdf").exists()
+    assert str(png) in proc.stdout
+    assert len(list(cache.glob("*.npz"))) == 1
+
+
+def test_map_mode_and_averaged(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["--map", "alpha", "--map-values", "0.01", "0.05", "--map-etas", "8", "--averaged",
+            "3", "--out", str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--quiet"]  # fmt: skip
+    assert phase_diagram.main(argv) == 0
+    assert (tmp_path / "phase_map_alpha.png").exists()
+    argv = ["--n-etas", "8", "--averaged", "3", "--out", str(tmp_path), "--no-cache", "--quiet"]
+    assert phase_diagram.main(argv) == 0
+    assert "phase_diagram.png" in capsys.readouterr().out
+    assert not (tmp_path / ".diaglin_cache").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [(["--alpha", "-1"], "--alpha"), (["--eta-min", "0"], "--eta-min"),
+     (["--model", "relu"], "--model"), (["--n-etas", "0"], "--n-etas"),
+     (["--eta-min", "2", "--eta-max", "1"], "eta_min"), (["--map", "depth"], "--map"),
+     (["--jobs", "100000"], "--jobs")],
+)  # fmt: skip
+def test_bad_values_are_argparse_errors(argv, needle, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        phase_diagram.main(argv + ["--cache-dir", str(tmp_path), "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_cuda_backend_is_a_clear_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        phase_diagram.main(["--backend", "cuda", "--n-etas", "4", "--no-cache", "--quiet",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--backend cuda" in err and "not available" in err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        phase_diagram.main(["--help"])
+    text = capsys.readouterr().out
+    for opt in ("--model", "--depth", "--d", "--n", "--seed", "--alpha", "--eps", "--eta-min",
+                "--eta-max", "--n-etas", "--eta-grid", "--out", "--averaged", "--backend",
+                "--jobs", "--no-cache", "--cache-dir", "--map"):  # fmt: skip
+        assert opt in text
