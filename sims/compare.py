@@ -107,7 +107,8 @@ class ComparisonTable:
     def to_markdown(self) -> str:
         """A GitHub-flavoured markdown table."""
         lines = ["| " + " | ".join(self.HEADER) + " |", "|" + "---|" * len(self.HEADER)]
-        lines += ["| " + " | ".join(c) + " |" for c in self._cells()]
+        lines += ["| " + " | ".join(x.replace("|", "\\|") for x in c) + " |"
+                  for c in self._cells()]  # fmt: skip
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
