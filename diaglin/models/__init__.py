@@ -31,29 +31,29 @@ __all__ = [
 
 def SharedWeights() -> DiagonalModel:
     """beta = w ⊙ w (the paper's shared-weight DLN; beta >= 0)."""
-    return DiagonalModel("ww", _ops.WW, 1, 1, "w*w", (1.0,))
+    return DiagonalModel("ww", _ops.WW, 1, 1, (1.0,))
 
 
 def UV() -> DiagonalModel:
     """beta = u ⊙ v; init u = sqrt(2) alpha, v = 0 (that of the exact finite-step identity)."""
-    return DiagonalModel("uv", _ops.UV, 2, 1, "u*v", (np.sqrt(2.0), 0.0))
+    return DiagonalModel("uv", _ops.UV, 2, 1, (np.sqrt(2.0), 0.0))
 
 
 def PlusMinus() -> DiagonalModel:
     """beta = u ⊙ u − v ⊙ v (signed beta)."""
-    return DiagonalModel("pm", _ops.PM, 2, 1, "u*u - v*v", (1.0, 1.0))
+    return DiagonalModel("pm", _ops.PM, 2, 1, (1.0, 1.0))
 
 
 def DeepProduct(depth: int = 2) -> DiagonalModel:
     """beta = w_1 ⊙ … ⊙ w_D with D independent blocks."""
     depth = V.check_int("depth", depth, 1)
-    return DiagonalModel("prod", _ops.PROD, depth, depth, f"w_1*...*w_{depth}", (1.0,) * depth)
+    return DiagonalModel("prod", _ops.PROD, depth, depth, (1.0,) * depth)
 
 
 def DeepPower(depth: int = 2) -> DiagonalModel:
     """beta = w^D (shared weights, depth D)."""
     depth = V.check_int("depth", depth, 1)
-    return DiagonalModel("power", _ops.POWER, 1, depth, f"w**{depth}", (1.0,))
+    return DiagonalModel("power", _ops.POWER, 1, depth, (1.0,))
 
 
 _FACTORIES = {

@@ -23,7 +23,6 @@ class DiagonalModel:
     kind: int
     n_blocks: int
     depth: int = 1
-    formula: str = ""
     init_scales: tuple[float, ...] = (1.0,)
 
     def n_params(self, d: int) -> int:
