@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import theory
 
 
-def _gd(model, X, y, alpha, gamma, eps=1e-28, max_steps=60_000):
+def _gd(model, X, y, alpha, gamma, eps=1e-26, max_steps=100_000):
     """Plain GD on L = 1/(2n)||X beta - y||^2 from diaglin's standard init; records g_k."""
     n, d = X.shape
     u = np.full(d, np.sqrt(2) * alpha if model == "uv" else alpha)
@@ -54,8 +54,8 @@ def test_finite_step_identity_matches_plain_gd(seed, model, frac):
     s = np.linalg.eigvalsh(X @ X.T)[-1] / X.shape[0]
     gamma = frac / (s * (4.0 if model != "uv" else 2.0) * max(1.0, np.max(np.abs(y))))
     beta, G = _gd(model, X, y, alpha, gamma)
-    if 0.5 * np.mean((X @ beta - y) ** 2) >= 1e-28:
-        pytest.skip("plain GD did not reach 1e-28 in the step budget")
+    if 0.5 * np.mean((X @ beta - y) ** 2) >= 1e-26:
+        pytest.skip("plain GD did not reach 1e-26 in the step budget")
     pred = theory.finite_step_limit(X, y, alpha, gamma, G, model)
     it = theory.finite_step_iterate(alpha, gamma, G, model)
     scale = 1 + np.max(np.abs(beta))
