@@ -66,7 +66,7 @@ class CheckRow:
 
     @property
     def verdict(self) -> str:
-        """"pass", "FAIL" or "info"."""
+        """ "pass", "FAIL" or "info"."""
         return "info" if self.passed is None else ("pass" if self.passed else "FAIL")
 
 

@@ -20,7 +20,7 @@ ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
 BACKENDS = ("cpu", "cuda")
 #: Bump when the cached arrays change meaning; part of every cache key.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def _positive_tuple(name: str, values, kind=float) -> tuple:

@@ -38,13 +38,26 @@ def build_parser() -> argparse.ArgumentParser:
     cli_args.add_sweep_arguments(parser)
     cli_args.add_run_arguments(parser)
     g = parser.add_argument_group("figure")
-    g.add_argument("--stem", default=None,
-                   help="output file name stem (default: phase_diagram, or phase_map_<axis>)")
-    g.add_argument("--map", choices=tuple(MAP_DEFAULTS), default=None,
-                   help="draw the 2-D phase map over (eta, alpha) or (eta, eps) instead")
-    g.add_argument("--map-values", type=cli_args.positive_float, nargs="+", default=None,
-                   metavar="V", help="values of the mapped axis (default: 10 alphas in "
-                   "[1e-3, 0.3] or 7 eps in [1e-14, 1e-2], log-spaced)")
+    g.add_argument(
+        "--stem",
+        default=None,
+        help="output file name stem (default: phase_diagram, or phase_map_<axis>)",
+    )
+    g.add_argument(
+        "--map",
+        choices=tuple(MAP_DEFAULTS),
+        default=None,
+        help="draw the 2-D phase map over (eta, alpha) or (eta, eps) instead",
+    )
+    g.add_argument(
+        "--map-values",
+        type=cli_args.positive_float,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="values of the mapped axis (default: 10 alphas in "
+        "[1e-3, 0.3] or 7 eps in [1e-14, 1e-2], log-spaced)",
+    )
     g.add_argument("--map-etas", type=cli_args.int_at_least(1), default=MAP_ETAS,
                    help=f"eta values per map row (default: {MAP_ETAS})")  # fmt: skip
     return parser

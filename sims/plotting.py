@@ -130,8 +130,7 @@ def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figur
     ax = axes[2]
     _scatter(ax, p, p.gen_error(), None if avg is None else p.gen_error(True), "error")
     _levels(ax, pred, "gen_error")
-    _slice_curves(ax, p, pred, lambda b: np.sum((b - p.beta_star) ** 2, axis=-1), "error",
-                  False)
+    _slice_curves(ax, p, pred, lambda b: np.sum((b - p.beta_star) ** 2, axis=-1), "error", False)
     if pred.eta_star is not None:
         ax.axvline(pred.eta_star, color="#00838f", ls="-.", lw=1.2,
                    label="η* = 2/S(best interpolator)")  # fmt: skip

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from diaglin import data, get_model, gradient_flow, run_gd
+from diaglin import IterateStats, data, get_model, gradient_flow, run_gd
 from sims.config import GridPoint, SweepConfig
-from sims.results import FlowSummary, PointResult, ReferenceRun, RunStats
+from sims.results import FlowSummary, PointResult, ReferenceRun
 
 
 def make_dataset(config: SweepConfig, point: GridPoint) -> data.Dataset:
@@ -20,16 +20,8 @@ def make_dataset(config: SweepConfig, point: GridPoint) -> data.Dataset:
     )  # fmt: skip
 
 
-def _stats(s) -> RunStats:
-    return RunStats(
-        beta=s.beta, loss=s.loss, sharpness=s.sharpness, sharpness_max=s.sharpness_max,
-        hessian_trace=s.hessian_trace, l1_beta=s.l1_beta, l2_beta=s.l2_beta,
-        l1_theta=s.l1_theta,
-    )  # fmt: skip
-
-
-def _rows(s: RunStats, idx: slice) -> RunStats:
-    return RunStats(**{k: v[idx] for k, v in vars(s).items()})
+def _rows(s: IterateStats, idx: slice) -> IterateStats:
+    return IterateStats(**{k: v[idx] for k, v in vars(s).items()})
 
 
 def compute_point(config: SweepConfig, point: GridPoint) -> PointResult:
@@ -53,8 +45,7 @@ def compute_point(config: SweepConfig, point: GridPoint) -> PointResult:
         backend=config.backend,
     )  # fmt: skip
     main = slice(0, etas.size)
-    final = _stats(res.final)
-    averaged = _stats(res.averaged) if res.averaged is not None else None
+    final, averaged = res.final, res.averaged
     reference = None
     if config.reference_eta > 0:
         reference = ReferenceRun(

@@ -11,23 +11,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from diaglin import IterateStats
 from sims.config import GridPoint, SweepConfig
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """Per-run statistics (arrays over the B step sizes): beta (B, d), loss, sharpness
-    (largest |eigenvalue| of the Hessian), sharpness_max (largest eigenvalue), hessian_trace,
-    l1_beta = ||beta||_1, l2_beta, l1_theta = ||theta||_1."""
-
-    beta: np.ndarray
-    loss: np.ndarray
-    sharpness: np.ndarray
-    sharpness_max: np.ndarray
-    hessian_trace: np.ndarray
-    l1_beta: np.ndarray
-    l2_beta: np.ndarray
-    l1_theta: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -62,9 +47,9 @@ class PointResult:
     etas: np.ndarray
     status: np.ndarray
     steps: np.ndarray
-    final: RunStats
+    final: IterateStats
     flow: FlowSummary
-    averaged: RunStats | None = None
+    averaged: IterateStats | None = None
     reference: ReferenceRun | None = None
 
     @property
@@ -98,7 +83,7 @@ class PointResult:
             if f"{name}.{keys[0]}" not in arrays:
                 return None
             vals = {k: arrays[f"{name}.{k}"] for k in keys}
-            if kind is not RunStats:
+            if kind is not IterateStats:
                 vals = {k: v.item() if v.ndim == 0 else v for k, v in vals.items()}
             return kind(**vals)
 
@@ -110,9 +95,9 @@ class PointResult:
             etas=arrays["etas"],
             status=arrays["status"],
             steps=arrays["steps"],
-            final=part(RunStats, "final"),
+            final=part(IterateStats, "final"),
             flow=part(FlowSummary, "flow"),
-            averaged=part(RunStats, "averaged"),
+            averaged=part(IterateStats, "averaged"),
             reference=part(ReferenceRun, "reference"),
         )
 

@@ -2,15 +2,17 @@
 
 import json
 import os
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
 import sims.point
 import sims.sweep
+from diaglin import IterateStats
 from sims.cache import ResultCache, atomic_save_npz, atomic_write_bytes
 from sims.config import GridPoint, SweepConfig, point_key
-from sims.results import FlowSummary, PointResult, ReferenceRun, RunStats
+from sims.results import FlowSummary, PointResult, ReferenceRun
 from sims.sweep import run_sweep
 
 
@@ -19,7 +21,12 @@ def fake_point(config: SweepConfig, point: GridPoint) -> PointResult:
     rng = np.random.default_rng(point.index)
     etas = config.etas(0.1)
     B, d = etas.size, point.d
-    stats = RunStats(*(rng.random((B, d)) if k == 0 else rng.random(B) for k in range(8)))
+    stats = IterateStats(
+        **{
+            f.name: rng.random((B, d) if f.name in ("theta", "beta") else B)
+            for f in fields(IterateStats)
+        }
+    )
     return PointResult(
         point=point, X=rng.random((point.n, d)), y=rng.random(point.n),
         beta_star=rng.random(d), etas=etas, status=np.zeros(B, np.int8),
