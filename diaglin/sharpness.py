@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
+from threadpoolctl import threadpool_limits
 
 from diaglin import _validate as V
 from diaglin.models import DiagonalModel, get_model
@@ -49,7 +50,10 @@ def _dense(model: DiagonalModel, tile, X, y, A):
         sub = np.ascontiguousarray(tile[:, :, start : start + step])
         H = np.empty((sub.shape[2], P, P))
         nm.hessian_batch(model.kind, model.depth, sub, X, y, A, H)
-        ev = np.linalg.eigvalsh(H)
+        # Many small eigenproblems gain nothing from BLAS threads, and multi-threaded OpenBLAS
+        # right after a Numba parallel region ran 4-12x slower here (03_performance.md, lesson 4).
+        with threadpool_limits(limits=1, user_api="blas"):
+            ev = np.linalg.eigvalsh(H)
         lo[start : start + step], hi[start : start + step] = ev[:, 0], ev[:, -1]
     return lo, hi
 
