@@ -23,12 +23,14 @@ _JIT = dict(cache=True)
 def residual_run(kind, depth, th, t, X, y, r):
     """r = X beta(theta_t) - y (written into ``r``); returns L = ||r||² / (2n)."""
     n, d = X.shape
-    for i in range(n):
-        r[i] = -y[i]
+    b = np.empty(d)
     for j in range(d):
-        b = beta_jt(kind, depth, th, j, t)
-        for i in range(n):
-            r[i] += X[i, j] * b
+        b[j] = beta_jt(kind, depth, th, j, t)
+    for i in range(n):  # row-wise over C-ordered X; same summation order as the GD kernels
+        acc = -y[i]
+        for j in range(d):
+            acc += X[i, j] * b[j]
+        r[i] = acc
     s = 0.0
     for i in range(n):
         s += r[i] * r[i]
@@ -40,10 +42,13 @@ def gbeta_run(X, r, g):
     """g = Xᵀ r / n."""
     n, d = X.shape
     for j in range(d):
-        s = 0.0
-        for i in range(n):
-            s += X[i, j] * r[i]
-        g[j] = s / n
+        g[j] = 0.0
+    for i in range(n):  # row-wise over C-ordered X; same summation order as the GD kernels
+        ri = r[i]
+        for j in range(d):
+            g[j] += X[i, j] * ri
+    for j in range(d):
+        g[j] /= n
 
 
 @nb.njit(**_JIT)
@@ -84,22 +89,30 @@ def hessian_run(kind, depth, th, t, X, y, A, out):
 
 
 @nb.njit(**_JIT)
-def hvp_run(kind, depth, th, t, X, y, v, out):
-    """out = (d²L) v for run t, without forming the Hessian; v, out are (K, d)."""
+def gbeta_at(kind, depth, th, t, X, y, g):
+    """g = Xᵀ(X beta(theta_t) - y)/n, the gradient in beta space; returns the loss."""
+    r = np.empty(X.shape[0])
+    loss = residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    return loss
+
+
+@nb.njit(**_JIT)
+def hvp_run(kind, depth, th, t, X, g, v, out):
+    """out = (d²L) v for run t without forming the Hessian; v, out are (K, d) and
+    g = Xᵀ r / n from ``gbeta_at`` (it does not depend on v, so Lanczos computes it once)."""
     K = th.shape[0]
     n, d = X.shape
-    r = np.empty(n)
-    g = np.empty(d)
-    residual_run(kind, depth, th, t, X, y, r)
-    gbeta_run(X, r, g)
     jv = np.zeros(d)
     for k in range(K):
         for j in range(d):
             jv[j] += dbeta_jt(kind, depth, th, k, j, t) * v[k, j]
-    xjv = np.zeros(n)
-    for j in range(d):
-        for i in range(n):
-            xjv[i] += X[i, j] * jv[j]
+    xjv = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(d):
+            acc += X[i, j] * jv[j]
+        xjv[i] = acc
     ajv = np.empty(d)
     gbeta_run(X, xjv, ajv)
     for k in range(K):

@@ -105,5 +105,7 @@ class DiagonalModel:
             raise ValueError(f"v must have shape {th.shape}, got {v.shape}")
         tile = self.to_tile(th)
         out = np.empty(tile.shape[:2])
-        nm.hvp_run(self.kind, self.depth, tile, 0, X, y, v.reshape(tile.shape[:2]), out)
+        g = np.empty(X.shape[1])
+        nm.gbeta_at(self.kind, self.depth, tile, 0, X, y, g)
+        nm.hvp_run(self.kind, self.depth, tile, 0, X, g, v.reshape(tile.shape[:2]), out)
         return out.reshape(-1)
