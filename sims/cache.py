@@ -7,6 +7,7 @@ last, so its presence marks a complete entry. An unreadable entry is treated as 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -36,22 +37,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` to a temp file, then ``os.replace`` onto ``path`` (object arrays refused)."""
-    path = Path(path)
+    """``np.savez`` into memory, then ``atomic_write_bytes`` (object arrays refused)."""
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
             raise ValueError(f"array {name!r}: object arrays cannot be cached")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 @dataclass(frozen=True)

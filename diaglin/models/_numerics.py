@@ -52,13 +52,20 @@ def gbeta_run(X, r, g):
 
 
 @nb.njit(**_JIT)
+def gbeta_at(kind, depth, th, t, X, y, g):
+    """g = Xᵀ(X beta(theta_t) - y)/n, the gradient in beta space; returns the loss."""
+    r = np.empty(X.shape[0])
+    loss = residual_run(kind, depth, th, t, X, y, r)
+    gbeta_run(X, r, g)
+    return loss
+
+
+@nb.njit(**_JIT)
 def grad_run(kind, depth, th, t, X, y, out):
     """out[k, j] = dL/dθ_kj of run t; returns the loss."""
     n, d = X.shape
-    r = np.empty(n)
     g = np.empty(d)
-    loss = residual_run(kind, depth, th, t, X, y, r)
-    gbeta_run(X, r, g)
+    loss = gbeta_at(kind, depth, th, t, X, y, g)
     for k in range(th.shape[0]):
         for j in range(d):
             out[k, j] = dbeta_jt(kind, depth, th, k, j, t) * g[j]
@@ -70,10 +77,8 @@ def hessian_run(kind, depth, th, t, X, y, A, out):
     """out = exact Hessian (P x P, P = K d) of run t; A = Xᵀ X / n."""
     K = th.shape[0]
     n, d = X.shape
-    r = np.empty(n)
     g = np.empty(d)
-    residual_run(kind, depth, th, t, X, y, r)
-    gbeta_run(X, r, g)
+    gbeta_at(kind, depth, th, t, X, y, g)
     J = np.empty((K, d))
     for k in range(K):
         for j in range(d):
@@ -86,15 +91,6 @@ def hessian_run(kind, depth, th, t, X, y, A, out):
                     out[row, l * d + j] = J[k, i] * A[i, j] * J[l, j]
             for l in range(K):
                 out[row, l * d + i] += g[i] * d2beta_jt(kind, depth, th, k, l, i, t)
-
-
-@nb.njit(**_JIT)
-def gbeta_at(kind, depth, th, t, X, y, g):
-    """g = Xᵀ(X beta(theta_t) - y)/n, the gradient in beta space; returns the loss."""
-    r = np.empty(X.shape[0])
-    loss = residual_run(kind, depth, th, t, X, y, r)
-    gbeta_run(X, r, g)
-    return loss
 
 
 @nb.njit(**_JIT)
@@ -128,10 +124,8 @@ def trace_run(kind, depth, th, t, X, y, A):
     """tr d²L of run t, in O(K d + n d)."""
     K = th.shape[0]
     n, d = X.shape
-    r = np.empty(n)
     g = np.empty(d)
-    residual_run(kind, depth, th, t, X, y, r)
-    gbeta_run(X, r, g)
+    gbeta_at(kind, depth, th, t, X, y, g)
     s = 0.0
     for k in range(K):
         for j in range(d):
