@@ -28,7 +28,6 @@ os.environ["NUMBA_CACHE_DIR"] = str(_ROOT / ".pytest_cache" / f"numba-{_source_h
 numba_config.reload_config()  # in case a plugin imported numba before this file
 
 
-
 def pytest_collection_finish(session):
     """An empty collection is an error, not a pass (pytest would only exit with code 5)."""
     if not session.items:
