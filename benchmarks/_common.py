@@ -7,6 +7,7 @@ in the same process), so the parent only launches workers and collects the JSON 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -22,6 +23,24 @@ def problem(n: int, d: int, seed: int = 0):
     X = rng.standard_normal((n, d)) / np.sqrt(d)
     beta_star = np.abs(rng.standard_normal(d))
     return X, X @ beta_star
+
+
+def base_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The options every benchmark script shares (plus the hidden ``--worker``)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--quick", action="store_true", help="2 repeats, smaller time budget")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per engine and size")
+    ap.add_argument(
+        "--blas-threads", type=int, default=1,
+        help="OPENBLAS_NUM_THREADS for every worker (default 1, see README; 0: library default)",
+    )  # fmt: skip
+    return ap
+
+
+def worker_env(blas_threads: int) -> dict | None:
+    """Environment overrides for the worker processes (None: library default threads)."""
+    return {"OPENBLAS_NUM_THREADS": str(blas_threads)} if blas_threads else None
 
 
 def run_worker(script: str, args: list[str], env: dict | None = None, timeout: float = 900):

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt_rate, machine_line, problem, run_worker, timed  # noqa: E402
+from _common import base_parser, fmt_rate, machine_line, problem, run_worker, timed, worker_env  # noqa: E402
 
 SIZES = [(1024, 1, 5, 10_000), (1024, 20, 100, 2000), (256, 200, 1000, 200)]
 EPS = 1e-300  # unreachable: every run does exactly T steps
@@ -153,15 +153,8 @@ def compile_worker():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="2 repeats, smaller time budget")
-    ap.add_argument("--budget", type=float, default=None, help="seconds per engine and size")
+    ap = base_parser(__doc__, repeats=5)
     ap.add_argument("--skip-compile", action="store_true")
-    ap.add_argument(
-        "--blas-threads", type=int, default=1,
-        help="OPENBLAS_NUM_THREADS for every worker (default 1, see README; 0: library default)",
-    )  # fmt: skip
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -174,7 +167,7 @@ def main():
     script = os.path.abspath(__file__)
     print(f"# bench_gd — {machine_line()}")
     print(f"# repeats={repeats} (median), budget {budget:.0f} s per engine and size\n")
-    env = {"OPENBLAS_NUM_THREADS": str(a.blas_threads)} if a.blas_threads else None
+    env = worker_env(a.blas_threads)
     if env:
         print(f"# OPENBLAS_NUM_THREADS={a.blas_threads} in every worker\n")
     rows, notes = [], []

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_line, problem, run_worker, timed  # noqa: E402
+from _common import base_parser, machine_line, problem, run_worker, timed, worker_env  # noqa: E402
 
 P_SWEEP = [50, 100, 200, 300, 500, 700, 1000]
 ENGINES = ("numpy", "dense", "lanczos", "auto")
@@ -81,21 +81,14 @@ def worker(engine: str, repeats: int, budget: float):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="2 repeats, smaller time budget")
-    ap.add_argument("--budget", type=float, default=None, help="seconds per engine and size")
-    ap.add_argument(
-        "--blas-threads", type=int, default=1,
-        help="OPENBLAS_NUM_THREADS for every worker (default 1, see README; 0: library default)",
-    )  # fmt: skip
+    ap = base_parser(__doc__, repeats=3)
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker(a.worker[0], int(a.worker[1]), float(a.worker[2]))
     repeats = 2 if a.quick else a.repeats
     budget = a.budget or (4.0 if a.quick else 8.0)
-    env = {"OPENBLAS_NUM_THREADS": str(a.blas_threads)} if a.blas_threads else None
+    env = worker_env(a.blas_threads)
     from diaglin.sharpness import DENSE_MAX_P
 
     print(f"# bench_sharpness — {machine_line()}")

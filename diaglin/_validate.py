@@ -59,8 +59,8 @@ def check_etas(etas) -> np.ndarray:
 
 def check_theta(theta, n_params: int, n_runs: int | None = None) -> np.ndarray:
     """theta (P,) or (B, P) with P = n_params (and B = n_runs when given)."""
-    th = as_finite_array("theta0" if n_runs is not None else "theta", theta, (1, 2))
     name = "theta0" if n_runs is not None else "theta"
+    th = as_finite_array(name, theta, (1, 2))
     if th.shape[-1] != n_params:
         raise ValueError(f"{name} must have {n_params} parameters per run, got shape {th.shape}")
     if n_runs is not None and th.ndim == 2 and th.shape[0] != n_runs:
