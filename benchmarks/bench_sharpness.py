@@ -6,7 +6,7 @@ Model "ww" (beta = w ⊙ w, P = d), n = d/5 samples (so d = 100 has n = 20 and d
 n = 200), B points w per size. The NumPy reference builds the full Hessian
 H = Jᵀ(XᵀX/n)J + diag(2g), J = diag(2w), g = Xᵀ(X beta − y)/n, and calls
 ``numpy.linalg.eigvalsh`` (batched); the sharpness is max |λ|. Each engine runs in its own process.
-The sweep over P justifies ``diaglin.sharpness.DENSE_MAX_P`` (the dense/Lanczos switch of
+The sweep over P justifies ``diaglin.spectrum.DENSE_MAX_P`` (the dense/Lanczos switch of
 ``method="auto"``): the crossover is the P where Lanczos becomes faster than dense.
 """
 
@@ -64,7 +64,7 @@ def worker(engine: str, repeats: int, budget: float):
         numpy_sharpness(W, X, y)  # warm-up
     else:
         import diaglin
-        from diaglin.sharpness import DENSE_MAX_P
+        from diaglin.spectrum import DENSE_MAX_P
 
         def fn(W, X, y):
             return diaglin.sharpness("ww", W, X, y, method=engine).top_abs
@@ -89,7 +89,7 @@ def main():
     repeats = 2 if a.quick else a.repeats
     budget = a.budget or (4.0 if a.quick else 8.0)
     env = worker_env(a.blas_threads)
-    from diaglin.sharpness import DENSE_MAX_P
+    from diaglin.spectrum import DENSE_MAX_P
 
     print(f"# bench_sharpness — {machine_line()}")
     print(f"# repeats={repeats} (median), budget {budget:.0f} s per engine and size", end="")

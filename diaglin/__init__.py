@@ -1,30 +1,62 @@
 """diaglin: exact, batched gradient descent and gradient flow on diagonal linear networks.
 
 Loss convention throughout: L(θ) = 1/(2n) ||X β(θ) − y||² (for n = 1: ½(⟨x, β⟩ − y)²).
+
+Submodules load on first use (PEP 562), so ``import diaglin`` and the model names cost no
+numba/scipy import: a command line can check its arguments first.
 """
 
-from diaglin import data
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from diaglin._names import DEPTH_MODELS, MODEL_NAMES
 from diaglin._version import __version__
-from diaglin.flow import GFResult, gradient_flow
-from diaglin.gd import GDResult, IterateStats, Trajectory, run_gd
-from diaglin.models import MODEL_NAMES, DiagonalModel, get_model
-from diaglin.sharpness import SharpnessResult, hessian, sharpness
-from diaglin.status import Status
+
+#: public name -> the module that defines it.
+_LAZY = {
+    "data": "diaglin.data",
+    "DiagonalModel": "diaglin.models",
+    "get_model": "diaglin.models",
+    "GDResult": "diaglin.gd",
+    "IterateStats": "diaglin.gd",
+    "Trajectory": "diaglin.gd",
+    "run_gd": "diaglin.gd",
+    "GFResult": "diaglin.flow",
+    "gradient_flow": "diaglin.flow",
+    "SharpnessResult": "diaglin.spectrum",
+    "hessian": "diaglin.spectrum",
+    "sharpness": "diaglin.spectrum",
+    "FlowStatus": "diaglin.status",
+    "Status": "diaglin.status",
+}
 
 __all__ = [
-    "__version__",
-    "data",
-    "DiagonalModel",
-    "GDResult",
-    "GFResult",
-    "IterateStats",
-    "MODEL_NAMES",
-    "SharpnessResult",
-    "Status",
-    "Trajectory",
-    "get_model",
-    "gradient_flow",
-    "hessian",
-    "run_gd",
-    "sharpness",
-]
+    "__version__", "DEPTH_MODELS", "MODEL_NAMES", "data", "DiagonalModel", "get_model",
+    "GDResult", "IterateStats", "Trajectory", "run_gd", "GFResult", "gradient_flow",
+    "SharpnessResult", "hessian", "sharpness", "FlowStatus", "Status",
+]  # fmt: skip
+assert set(__all__) == {"__version__", "DEPTH_MODELS", "MODEL_NAMES", *_LAZY}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'diaglin' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if module.__name__ == f"diaglin.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from diaglin import data
+    from diaglin.flow import GFResult, gradient_flow
+    from diaglin.gd import GDResult, IterateStats, Trajectory, run_gd
+    from diaglin.models import DiagonalModel, get_model
+    from diaglin.spectrum import SharpnessResult, hessian, sharpness
+    from diaglin.status import FlowStatus, Status

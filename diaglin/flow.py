@@ -1,8 +1,9 @@
 """Gradient flow dθ/dt = −∇L(θ), integrated accurately, with the sharpness along its path.
 
 Integrator: scipy's DOP853 (explicit Runge–Kutta of order 8 with adaptive steps) at
-rtol = 1e-11, atol = 1e-14 by default, stopped by an event when L(θ(t)) = eps. Sharpness is
-evaluated exactly at every accepted step and its maximum refined on the dense output, giving
+rtol = 1e-11, atol = 1e-14 by default, stepped here so that the number of steps is capped, and
+stopped at the time where L(θ(t)) = eps (root of the dense output). Sharpness is evaluated
+exactly at every accepted step and its maximum refined on the dense output, giving
 s_GF = max_t S(θ(t)) and the critical step size η_c = 2 / s_GF.
 """
 
@@ -11,21 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.optimize import minimize_scalar
+from scipy.integrate import DOP853, OdeSolution
+from scipy.optimize import brentq, minimize_scalar
 
 from diaglin import _validate as V
 from diaglin.models import _numerics as nm
 from diaglin.models import get_model
-from diaglin.sharpness import sharpness
+from diaglin.spectrum import sharpness
+from diaglin.status import FlowStatus
 
 
 @dataclass(frozen=True)
 class GFResult:
     """The gradient-flow path: t (T,), theta (T, P), loss (T,), sharpness (T,) at solver steps.
 
-    s_gf: max sharpness along the path (refined between steps), t_s_gf its time,
-    eta_c = 2 / s_gf. converged: the loss reached eps before t_max.
+    status: CONVERGED (the loss reached eps; the last point is where it did), T_MAX or
+    MAX_STEPS. s_gf: max sharpness along the path (refined between steps), t_s_gf its time,
+    eta_c = 2 / s_gf — all three NaN unless converged, since s_GF is defined on the path up to
+    L = eps (the path's own ``sharpness`` is kept either way).
     """
 
     t: np.ndarray
@@ -34,10 +38,15 @@ class GFResult:
     sharpness: np.ndarray
     theta_final: np.ndarray
     beta_final: np.ndarray
-    converged: bool
+    status: FlowStatus
     s_gf: float
     t_s_gf: float
     eta_c: float
+
+    @property
+    def converged(self) -> bool:
+        """True when the loss reached eps (``status == FlowStatus.CONVERGED``)."""
+        return self.status == FlowStatus.CONVERGED
 
 
 def gradient_flow(
@@ -50,8 +59,10 @@ def gradient_flow(
     t_max: float = 1e7,
     rtol: float = 1e-11,
     atol: float = 1e-14,
+    max_steps: int = 50_000,
 ) -> GFResult:
-    """Integrate dθ/dt = −∇L(θ), L = 1/(2n)||Xβ(θ) − y||², from θ0 until L = eps (or t_max)."""
+    """Integrate dθ/dt = −∇L(θ), L = 1/(2n)||Xβ(θ) − y||², from θ0 until L = eps, t = t_max or
+    ``max_steps`` accepted solver steps, whichever comes first (see ``GFResult.status``)."""
     model = get_model(model)
     X, y = V.check_data(X, y)
     th0 = V.check_theta(theta0, model.n_params(X.shape[1]))
@@ -59,6 +70,9 @@ def gradient_flow(
         raise ValueError(f"theta0 must be 1-D for gradient_flow, got shape {th0.shape}")
     eps = V.check_positive("eps", eps)
     t_max = V.check_positive("t_max", t_max)
+    rtol = V.check_positive("rtol", rtol)
+    atol = V.check_positive("atol", atol)
+    max_steps = V.check_int("max_steps", max_steps, 1)
     K, d = model.n_blocks, X.shape[1]
     r = np.empty(X.shape[0])
     g = np.empty((K, d))
@@ -67,39 +81,60 @@ def gradient_flow(
         nm.grad_run(model.kind, model.depth, th.reshape(K, d, 1), 0, X, y, g)
         return -g.reshape(-1)
 
-    def reached(_t, th):
+    def above_eps(th) -> float:
         return nm.residual_run(model.kind, model.depth, th.reshape(K, d, 1), 0, X, y, r) - eps
 
-    reached.terminal = True
-    reached.direction = -1
-    sol = solve_ivp(
-        rhs, (0.0, t_max), th0, method="DOP853", rtol=rtol, atol=atol,
-        events=reached, dense_output=True,
-    )  # fmt: skip
-    if sol.status < 0:
-        raise RuntimeError(f"gradient_flow integration failed: {sol.message}")
-    theta = np.ascontiguousarray(sol.y.T)
+    ts, ys, pieces = [0.0], [th0], []
+    status = FlowStatus.MAX_STEPS
+    if above_eps(th0) <= 0:
+        status = FlowStatus.CONVERGED
+    else:
+        solver = DOP853(rhs, 0.0, th0, t_max, rtol=rtol, atol=atol)
+        for _ in range(max_steps):
+            message = solver.step()
+            if solver.status == "failed":
+                raise RuntimeError(f"gradient_flow integration failed: {message}")
+            piece = solver.dense_output()
+            pieces.append(piece)
+            if above_eps(solver.y) <= 0:  # L = eps is crossed inside this step
+                t_hit = brentq(lambda t, p=piece: above_eps(p(t)), solver.t_old, solver.t,
+                               xtol=4 * np.finfo(float).eps * max(1.0, solver.t))  # fmt: skip
+                ts.append(t_hit)
+                ys.append(piece(t_hit))
+                status = FlowStatus.CONVERGED
+                break
+            ts.append(solver.t)
+            ys.append(solver.y.copy())
+            if solver.status == "finished":
+                status = FlowStatus.T_MAX
+                break
+    t = np.array(ts)
+    theta = np.ascontiguousarray(np.array(ys))
     sharp = np.atleast_1d(sharpness(model, theta, X, y).top_abs)
-    i = int(np.argmax(sharp))
-    s_gf, t_s = float(sharp[i]), float(sol.t[i])
-    if 0 < i < len(sol.t) - 1:
-        opt = minimize_scalar(
-            lambda t: -sharpness(model, sol.sol(t), X, y).top_abs,
-            bounds=(sol.t[i - 1], sol.t[i + 1]),
-            method="bounded",
-            options={"xatol": 1e-10 * max(1.0, sol.t[i])},
-        )
-        if -opt.fun > s_gf:
-            s_gf, t_s = float(-opt.fun), float(opt.x)
+    s_gf = t_s = eta_c = float("nan")
+    if status == FlowStatus.CONVERGED:
+        i = int(np.argmax(sharp))
+        s_gf, t_s = float(sharp[i]), float(t[i])
+        if 0 < i < len(t) - 1:
+            path = OdeSolution(t, pieces)
+            opt = minimize_scalar(
+                lambda tt: -sharpness(model, path(tt), X, y).top_abs,
+                bounds=(t[i - 1], t[i + 1]),
+                method="bounded",
+                options={"xatol": 1e-10 * max(1.0, t[i])},
+            )
+            if -opt.fun > s_gf:
+                s_gf, t_s = float(-opt.fun), float(opt.x)
+        eta_c = 2.0 / s_gf
     return GFResult(
-        t=sol.t,
+        t=t,
         theta=theta,
         loss=np.atleast_1d(model.loss(theta, X, y)),
         sharpness=sharp,
         theta_final=theta[-1],
         beta_final=model.beta(theta[-1]),
-        converged=sol.status == 1,
+        status=status,
         s_gf=s_gf,
         t_s_gf=t_s,
-        eta_c=2.0 / s_gf,
+        eta_c=eta_c,
     )

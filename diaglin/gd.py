@@ -9,6 +9,8 @@ k = max_steps (MAX_STEPS). Summary statistics are exact and computed at the fina
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +18,9 @@ import numpy as np
 from diaglin import _validate as V
 from diaglin._version import __version__
 from diaglin.kernels.blas import gd_blas
-from diaglin.kernels.tile import gd_kernel
+from diaglin.kernels.tile import RUNNING, GDState, gd_kernel
 from diaglin.models import DiagonalModel, get_model
-from diaglin.sharpness import sharpness
+from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries, sharpness
 from diaglin.status import Status
 
 #: ``path="auto"`` switches from the tile kernel to the BLAS path at this n·d
@@ -26,6 +28,10 @@ from diaglin.status import Status
 BLAS_MIN_ND = 20_000
 #: Largest B · max_steps · d allowed for ``record_grads`` (float64 entries).
 GRAD_HISTORY_MAX = 50_000_000
+#: The tile kernel runs in calls of about this many seconds (Ctrl-C acts between calls).
+CHUNK_SECONDS = 0.25
+#: Work (run · step · (n·d + K·d) updates) of the first call, before any timing is known.
+_FIRST_CHUNK_WORK = 2_000_000
 
 BACKENDS = ("cpu",)
 
@@ -127,6 +133,7 @@ def run_gd(
     diverge_factor: float = 1e8,
     backend: str = "cpu",
     path: str = "auto",
+    progress: Callable[[int], None] | None = None,
 ) -> GDResult:
     """Run len(etas) GD runs θ_{k+1} = θ_k − η_b ∇L(θ_k) in one batched kernel.
 
@@ -143,6 +150,10 @@ def run_gd(
         diverge_factor: a run diverged when L > diverge_factor · max(L(θ0), eps) or non-finite.
         backend: "cpu" (the seam for a future "cuda").
         path: "tile" (Numba, vectorised across runs), "blas" (GEMM over runs) or "auto" (by n·d).
+        progress: if given, called with the step counter now and then (every ~0.25 s).
+
+    Long runs are computed in short kernel calls, so KeyboardInterrupt takes effect within
+    about a second; the chunking does not change any result (each run is bitwise the same).
     """
     model = get_model(model)
     X, y = V.check_data(X, y)
@@ -177,16 +188,21 @@ def run_gd(
     out_theta = np.empty((B, K, d))
     out_avg = np.empty((B, K, d) if average_last else (1, 1, 1))
     out_loss, out_steps = np.empty(B), np.empty(B, np.int64)
-    out_status = np.empty(B, np.int8)
-    args = (
-        X, y, etas[order], tile0, eps, max_steps, diverge_factor,
-        record_every, rec, grads, average_last,
-        out_theta, out_loss, out_steps, out_status, out_avg,
-    )  # fmt: skip
+    out_status = np.full(B, RUNNING, np.int8)
+    outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
     if path == "tile":
-        gd_kernel(model.kind)(model.depth, *args)
+        kernel, state = gd_kernel(model.kind), GDState.start(tile0, average_last)
+        sorted_etas = etas[order]
+
+        def advance(step0: int, step_end: int) -> None:
+            kernel(model.depth, X, y, sorted_etas, *state, step0, step_end, eps, max_steps,
+                   diverge_factor, record_every, rec, grads, average_last, *outputs)  # fmt: skip
+
+        _in_chunks(advance, max_steps, out_status, B * (n + K) * d, progress)
     else:
-        gd_blas(model.kind, model.depth, *args)
+        gd_blas(model.kind, model.depth, X, y, etas[order], tile0, eps, max_steps,
+                diverge_factor, record_every, rec, grads, average_last, *outputs,
+                progress=progress)  # fmt: skip
 
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
@@ -211,6 +227,65 @@ def run_gd(
         grad_history=grads[inv] if record_grads else None,
         config=config,
     )
+
+
+def memory_bytes(
+    n_runs: int,
+    n: int,
+    d: int,
+    n_blocks: int,
+    *,
+    max_steps: int,
+    record_every: int = 0,
+    record_grads: bool = False,
+    average_last: int = 0,
+) -> int:
+    """Estimated peak bytes ``run_gd`` allocates for B = n_runs runs with P = n_blocks·d
+    parameters (float64; checked against ``tracemalloc`` in the tests):
+    B·P·(6 + [K > 0]·(4 + K)) for the start, the kernel state and the statistics (K =
+    average_last), the trajectory B·T·(P + 4)·3 (T = max_steps // record_every + 1), the
+    gradient history B·max_steps·d, and the dense Hessian chunks of the final statistics
+    (twice: eigvalsh copies them)."""
+    B, P = int(n_runs), int(n_blocks) * int(d)
+    floats = B * P * (6 + (4 + average_last if average_last else 0)) + B * (2 * d + 24)
+    rows = B  # iterates whose statistics are computed at once
+    if record_every:
+        rows = B * (max_steps // record_every + 1)
+        floats += 3 * rows * (P + 4)
+    if record_grads:
+        floats += B * max_steps * d
+    if P <= DENSE_MAX_P:
+        floats += 2 * dense_chunk_entries(rows, P)  # the Hessians and eigvalsh's copy
+    return 8 * floats + n * d * 16
+
+
+def _in_chunks(
+    advance: Callable[[int, int], None],
+    max_steps: int,
+    status: np.ndarray,
+    work_per_step: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Call ``advance(step0, step_end)`` on consecutive step ranges until every run has stopped
+    (a run stops at step max_steps at the latest), each range sized to take about
+    CHUNK_SECONDS (the first call, which may include compilation, is not used for timing)."""
+    step = 0
+    chunk = max(1, _FIRST_CHUNK_WORK // max(work_per_step, 1))
+    timed = False
+    while step <= max_steps and (status == RUNNING).any():
+        end = min(step + chunk, max_steps + 1)
+        t0 = time.perf_counter()
+        advance(step, end)
+        elapsed = time.perf_counter() - t0
+        if timed:
+            scale = CHUNK_SECONDS / max(elapsed, 1e-6)
+            chunk = max(1, int(chunk * min(max(scale, 0.25), 8.0)))
+        timed = True
+        step = end
+        if progress is not None:
+            progress(min(step, max_steps))
+    if (status == RUNNING).any():  # pragma: no cover - a kernel contract violation
+        raise RuntimeError("GD kernel left runs without a status")
 
 
 def _trajectory(model: DiagonalModel, rec, every: int, X, y) -> Trajectory:

@@ -1,5 +1,10 @@
 """Test-session set-up shared by every test package.
 
+Hypothesis profiles: ``ci`` (the default, what ``.ci/run`` uses) is derandomised — every run
+draws the same examples and no example database is read or written — so CI is deterministic.
+``random`` draws fresh examples each run (and keeps failures in ``.hypothesis/`` to replay
+them); run it with ``python -m pytest -n 2 -q --hypothesis-profile=random``.
+
 Numba's on-disk cache is keyed by each function's own source file, not by the files it calls
 into (``diaglin/models/_ops.py`` is inlined into every kernel). So that an edit anywhere in
 ``diaglin`` can never be tested against stale machine code, the test session uses a cache
@@ -12,9 +17,14 @@ import hashlib
 import os
 from pathlib import Path
 
+from hypothesis import settings
 from numba.core import config as numba_config
 
 _ROOT = Path(__file__).resolve().parents[1]
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("random", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile("ci")  # --hypothesis-profile=random (pytest option) overrides this
 
 
 def _source_hash() -> str:

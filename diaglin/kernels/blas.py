@@ -10,6 +10,8 @@ corrupted the heap intermittently on numba 0.68 / scipy-openblas, so BLAS is cal
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from diaglin.kernels.tile import CONVERGED, DIVERGED, MAX_STEPS
@@ -19,9 +21,10 @@ from diaglin.models import _numerics as nm
 def gd_blas(
     kind, depth, X, y, etas, theta0, eps, max_steps, diverge_factor,
     record_every, rec_theta, grad_hist, avg_k,
-    out_theta, out_loss, out_steps, out_status, out_avg,
+    out_theta, out_loss, out_steps, out_status, out_avg, *, progress=None,
 ) -> None:  # fmt: skip
-    """Same contract as the tile kernel (``tile._make_kernel``)."""
+    """Same contract as the tile kernel (``tile._make_kernel``), run to the end in one call
+    (a Python loop, so Ctrl-C acts between steps); ``progress(step)`` every ~0.25 s if given."""
     K, d, B = theta0.shape
     n = X.shape[0]
     cur = theta0.copy()
@@ -33,6 +36,7 @@ def gd_blas(
     bound = None
     beta = np.empty((B, d))
     step = 0
+    tick = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):
         while run.size:
             W = run.size
@@ -75,3 +79,6 @@ def gd_blas(
             cur = np.empty_like(prev)
             nm.gd_update_batch(kind, depth, prev, g, eta, cur)
             step += 1
+            if progress is not None and time.perf_counter() - tick > 0.25:
+                progress(step)
+                tick = time.perf_counter()

@@ -9,9 +9,15 @@ whatever else is in the batch and however many threads run it.
 When a run stops (converged / diverged / max_steps) its state is written out and the last live
 run of the tile is moved into its slot, so the loops only ever cover live runs.
 State is double-buffered: a run whose loss turns non-finite reports the previous (finite) iterate.
+
+A kernel call advances the runs by a range of steps and saves their state in a ``GDState``, so
+the caller runs a long job as a series of short calls (Python sees Ctrl-C between them) with
+results identical to one long call.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -20,6 +26,27 @@ from diaglin.models._ops import beta_jt, dbeta_jt
 
 TILE = 32
 CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
+#: ``out_status`` of a run that has not stopped yet.
+RUNNING = -1
+
+
+class GDState(NamedTuple):
+    """What a run that has not stopped carries from one kernel call to the next (run index last,
+    in the kernel's run order): theta_k and theta_{k-1} (K, d, B), L(theta_{k-1}) and the
+    divergence bound (B,), and the ring of the last ``avg_k`` iterates (avg_k, K, d, B)."""
+
+    theta: np.ndarray
+    prev: np.ndarray
+    prev_loss: np.ndarray
+    bound: np.ndarray
+    ring: np.ndarray
+
+    @classmethod
+    def start(cls, theta0: np.ndarray, avg_k: int) -> GDState:
+        """The state before step 0 (theta0 in tile layout (K, d, B); the kernel writes into it)."""
+        K, d, B = theta0.shape
+        ring = np.empty((avg_k, K, d, B) if avg_k else (1, 1, 1, 1))
+        return cls(theta0, np.empty_like(theta0), np.empty(B), np.empty(B), ring)
 
 
 @nb.njit(cache=True)
@@ -77,17 +104,22 @@ def _step_tile(kind, depth, X, cur, nxt, r, g, eta, live):
 
 @nb.njit(cache=True, inline="always")
 def _drive(
-    kind, depth, X, y, etas, theta0, eps, max_steps, diverge_factor,
-    record_every, rec_theta, grad_hist, avg_k,
+    kind, depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+    eps, max_steps, diverge_factor, record_every, rec_theta, grad_hist, avg_k,
     out_theta, out_loss, out_steps, out_status, out_avg, w0, width,
 ):  # fmt: skip
-    """The one driver loop: runs w0 .. w0+width-1 of the batch, stopping, recording, statuses."""
-    K, d, B = theta0.shape
+    """The one driver loop: runs w0 .. w0+width-1 of the batch, stopping, recording, statuses.
+
+    It advances the runs still going (out_status < 0) from step ``step0`` until they stop or the
+    step counter reaches ``step_end``, then saves their state (the ``st_*`` arrays of a
+    ``GDState``) so a later call with step0 = step_end continues them exactly: a run does the
+    same floating-point operations whatever the chunking.
+    """
+    K, d, B = st_theta.shape
     n = X.shape[0]
     record_grads = grad_hist.shape[1] > 0
-    live = min(width, B - w0)
     cur = np.empty((K, d, width))
-    nxt = np.empty((K, d, width))
+    nxt = np.empty((K, d, width))  # after the swap at the end of a step: the previous iterate
     beta = np.empty((d, width))
     r = np.empty((n, width))
     g = np.empty((d, width))
@@ -95,16 +127,28 @@ def _drive(
     prev_loss = np.empty(width)
     bound = np.empty(width)
     eta = np.empty(width)
-    run = np.empty(TILE, dtype=np.int64)
+    run = np.empty(width, dtype=np.int64)
     ring = np.empty((max(avg_k, 1), K, d, width))
-    for s in range(live):
-        run[s] = w0 + s
-        eta[s] = etas[w0 + s]
+    live = 0
+    for b in range(w0, min(w0 + width, B)):
+        if out_status[b] >= 0:
+            continue
+        run[live] = b
+        eta[live] = etas[b]
+        prev_loss[live] = st_prev_loss[b]
+        bound[live] = st_bound[b]
         for k in range(K):
             for j in range(d):
-                cur[k, j, s] = theta0[k, j, w0 + s]
-    step = 0
-    while live > 0:
+                cur[k, j, live] = st_theta[k, j, b]
+                nxt[k, j, live] = st_prev[k, j, b]
+        if avg_k > 0:
+            for q in range(avg_k):
+                for k in range(K):
+                    for j in range(d):
+                        ring[q, k, j, live] = st_ring[q, k, j, b]
+        live += 1
+    step = step0
+    while live > 0 and step < step_end:
         _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
         if step == 0:
             for s in range(live):
@@ -139,7 +183,7 @@ def _drive(
                 continue
             b = run[s]
             back = 1 if (status == DIVERGED and step > 0 and not np.isfinite(L)) else 0
-            src = nxt if back else cur  # after the swap, nxt holds the previous iterate
+            src = nxt if back else cur
             for k in range(K):
                 for j in range(d):
                     out_theta[b, k, j] = src[k, j, s]
@@ -154,6 +198,7 @@ def _drive(
                         for m in range(step - back - cnt + 1, step - back + 1):
                             acc += ring[m % avg_k, k, j, s]
                         out_avg[b, k, j] = acc / cnt
+            # Fill the freed slot with the tile's last live run (then test slot s again).
             last = live - 1
             if s != last:
                 _move(cur, last, s)
@@ -179,6 +224,19 @@ def _drive(
             prev_loss[s] = loss[s]
         cur, nxt = nxt, cur
         step += 1
+    for s in range(live):  # the chunk ended: save what the next call needs
+        b = run[s]
+        st_prev_loss[b] = prev_loss[s]
+        st_bound[b] = bound[s]
+        for k in range(K):
+            for j in range(d):
+                st_theta[k, j, b] = cur[k, j, s]
+                st_prev[k, j, b] = nxt[k, j, s]
+        if avg_k > 0:
+            for q in range(avg_k):
+                for k in range(K):
+                    for j in range(d):
+                        st_ring[q, k, j, b] = ring[q, k, j, s]
 
 
 def _make_kernel(kind: int):
@@ -186,25 +244,29 @@ def _make_kernel(kind: int):
     the model's formulas inline into the loops and vectorise (a run-time switch costs ~20%).
     Numba caches each closure separately (keyed by its closure values).
 
-    Contract: theta0 is (K, d, B) tile layout. Outputs are indexed by run: out_theta
-    (B, K, d), out_loss, out_steps, out_status (B,), out_avg (B, K, d) when avg_k > 0.
-    rec_theta (B, T, K, d) gets theta_k for k % record_every == 0 when record_every > 0;
-    grad_hist (B, S, d) gets g_k = Xᵀ(X beta_k - y)/n for k < steps when S > 0.
+    Contract: ``st_*`` are the arrays of a ``GDState`` (tile layout; passed one by one: numba's
+    parallel lowering loses writes made through a tuple's arrays); runs with out_status ==
+    RUNNING advance from step ``step0`` until they stop or reach step ``step_end`` (call again with
+    step0 = step_end to continue; a run stops at the latest at step max_steps). Outputs are
+    indexed by run: out_theta (B, K, d), out_loss, out_steps, out_status (B,), out_avg (B, K, d)
+    when avg_k > 0. rec_theta (B, T, K, d) gets theta_k for k % record_every == 0 when
+    record_every > 0; grad_hist (B, S, d) gets g_k = Xᵀ(X beta_k - y)/n for k < steps when S > 0.
     """
 
     @nb.njit(parallel=True, cache=True)
     def gd(
-        depth, X, y, etas, theta0, eps, max_steps, diverge_factor,
-        record_every, rec_theta, grad_hist, avg_k,
+        depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+        eps, max_steps, diverge_factor, record_every, rec_theta, grad_hist, avg_k,
         out_theta, out_loss, out_steps, out_status, out_avg,
     ):  # fmt: skip
         """Tiles of TILE runs spread over threads; every loop vectorised across runs."""
-        B = theta0.shape[2]
+        B = st_theta.shape[2]
         for tile in nb.prange((B + TILE - 1) // TILE):
             _drive(
-                kind, depth, X, y, etas, theta0, eps, max_steps, diverge_factor,
-                record_every, rec_theta, grad_hist, avg_k,
-                out_theta, out_loss, out_steps, out_status, out_avg, tile * TILE, TILE,
+                kind, depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring,
+                step0, step_end, eps, max_steps, diverge_factor, record_every, rec_theta,
+                grad_hist, avg_k, out_theta, out_loss, out_steps, out_status, out_avg,
+                tile * TILE, TILE,
             )  # fmt: skip
 
     return gd

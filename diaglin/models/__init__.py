@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from diaglin import _validate as V
+from diaglin._names import MODEL_NAMES
 from diaglin.models import _ops
 from diaglin.models.base import DiagonalModel
 
@@ -63,7 +64,7 @@ _FACTORIES = {
     "prod": DeepProduct,
     "power": DeepPower,
 }
-MODEL_NAMES = tuple(_FACTORIES)
+assert tuple(_FACTORIES) == MODEL_NAMES, "diaglin._names.MODEL_NAMES is out of date"
 
 
 def get_model(name: str, **kwargs) -> DiagonalModel:

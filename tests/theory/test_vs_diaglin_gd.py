@@ -2,13 +2,11 @@
 the generalization U-shape."""
 
 import numpy as np
-import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import diaglin
 import theory
-
-diaglin = pytest.importorskip("diaglin")
 
 
 def _ww():

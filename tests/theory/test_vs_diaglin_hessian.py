@@ -1,13 +1,11 @@
 """theory's Hessian / sharpness formulas against diaglin's exact Hessians."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import diaglin
 import theory
-
-diaglin = pytest.importorskip("diaglin")
 
 SETTINGS = settings(deadline=None, max_examples=25)
 

@@ -1,4 +1,5 @@
-"""Exact sharpness: extreme eigenvalues and trace of the exact Hessian of L = 1/(2n)||Xβ(θ)−y||².
+"""The spectrum of the exact Hessian of L = 1/(2n)||Xβ(θ)−y||²: sharpness (extreme
+eigenvalues) and trace.
 
 Dense (``np.linalg.eigvalsh`` on the closed-form Hessian, batched, called outside any Numba
 parallel region) for small P; Lanczos (``scipy.sparse.linalg.eigsh`` on the exact Hessian-vector
@@ -39,6 +40,11 @@ class SharpnessResult:
 def hessian(model, theta, X, y) -> np.ndarray:
     """The exact Hessian ∇²L(θ): (P, P) for θ (P,), (B, P, P) for θ (B, P)."""
     return get_model(model).hessian(theta, X, y)
+
+
+def dense_chunk_entries(n_runs: int, P: int) -> int:
+    """float64 entries of the largest batch of Hessians the dense solver holds at once."""
+    return min(n_runs, max(1, _CHUNK_ENTRIES // (P * P))) * P * P
 
 
 def _dense(model: DiagonalModel, tile, X, y, A):
