@@ -1,15 +1,27 @@
 """Command-line options shared by ``python -m sims.phase_diagram`` and ``python -m sims.compare``:
-the sweep (model, data, grid, stopping rule) and how to run it (cache, threads, backend)."""
+the sweep (model, data, grid, stopping rule) and how to run it (cache, threads, backend), and
+the checks and messages every such command shares (bad options, output folders, Ctrl-C).
+
+Nothing heavy is imported here: a command reports a bad option before numba, scipy or
+matplotlib load.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from diaglin import MODEL_NAMES
-from sims.cache import DEFAULT_CACHE_DIR
+from diaglin import DEPTH_MODELS, MODEL_NAMES
+from sims.cache import DEFAULT_CACHE_DIR, prepare_dir
 from sims.config import BACKENDS, ETA_GRIDS, ETA_UNITS, SweepConfig
-from sims.results import SweepResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sims.results import SweepResult
 
 DEFAULT_OUT_DIR = Path("out")
 _DEFAULT = SweepConfig()
@@ -50,7 +62,9 @@ def int_at_least(minimum: int):
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that define the sweep (they all enter the cache key)."""
-    g = parser.add_argument_group("sweep (defaults: the one-point shared-weight DLN of spec 01 §4)")
+    g = parser.add_argument_group(
+        "sweep (defaults: GD on the shared-weight DLN beta = w*w, one sample, d = 5)"
+    )
     g.add_argument(
         "--model",
         choices=MODEL_NAMES,
@@ -61,8 +75,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--depth",
         type=int_at_least(1),
-        default=2,
-        help="depth D for --model prod/power (default: 2)",
+        default=None,
+        help="depth D of --model prod or power (default: 2; an error with other models)",
     )
     g.add_argument(
         "--d",
@@ -119,8 +133,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         "--eta-max",
         type=positive_float,
         default=_DEFAULT.eta_max,
-        help="largest eta, in --eta-units (default: 3; for one-point ww data no "
-        "interpolator is stable beyond x_max/x_min < 3 eta_c)",
+        help="largest eta, in --eta-units (default: 3; with the default data every run "
+        "diverges well below 3 eta_c)",
     )
     g.add_argument(
         "--n-etas",
@@ -170,7 +184,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="cpu",
-        help="cpu (numba); cuda is not available in this build (default: cpu)",
+        help="where the GD runs: cpu = numba kernels on this machine's cores (default: cpu)",
     )
     g.add_argument(
         "--jobs",
@@ -182,18 +196,23 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-dir",
         type=Path,
         default=DEFAULT_CACHE_DIR,
-        help="result cache folder (default: ./.diaglin_cache)",
+        help="result cache folder, created if missing; a read-only one is used without "
+        "storing new results (default: ./.diaglin_cache)",
     )
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     g.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: ./out)"
-    )
+        "--out", type=Path, default=DEFAULT_OUT_DIR,
+        help="output folder, created if missing (default: ./out)",
+    )  # fmt: skip
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
     """The :class:`SweepConfig` the parsed options describe (ValueError on a bad combination)."""
-    kw = (("depth", args.depth),) if args.model in ("prod", "power") else ()
+    if args.depth is not None and args.model not in DEPTH_MODELS:
+        raise ValueError(f"--depth: only --model {' or '.join(DEPTH_MODELS)} have a depth, "
+                         f"got --model {args.model}")  # fmt: skip
+    kw = (("depth", args.depth or 2),) if args.model in DEPTH_MODELS else ()
     return SweepConfig(
         model=args.model, model_kwargs=kw, alphas=tuple(args.alpha), epsilons=tuple(args.eps),
         dims=tuple(args.d), n_samples=tuple(args.n), sparsity=args.sparsity,
@@ -215,21 +234,59 @@ def set_threads(parser: argparse.ArgumentParser, jobs: int | None) -> None:
     numba.set_num_threads(jobs)
 
 
+def check_folders(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Before any computing: --out must be (or become) a writable folder; --cache-dir must be
+    (or become) a folder — a read-only one only warns later (results are then not stored)."""
+    try:
+        if not prepare_dir(args.out):
+            parser.error(f"--out {args.out}: cannot write in this folder (read-only)")
+    except OSError as exc:
+        parser.error(f"--out: {exc}")
+    if not args.no_cache:
+        try:
+            prepare_dir(args.cache_dir)
+        except OSError as exc:
+            parser.error(f"--cache-dir: {exc}")
+
+
 def run_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, config: SweepConfig | None = None
 ) -> SweepResult:
-    """Build the config (unless given), set threads, run the sweep; bad values -> parser.error."""
+    """Build the config (unless given), check the folders, set threads and run the sweep; a bad
+    value, an unusable folder or a sweep too large for memory -> parser.error (exit 2)."""
     from sims.sweep import run_sweep
 
     try:
         config = config or config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    check_folders(parser, args)
     set_threads(parser, args.jobs)
     try:
         return run_sweep(config, cache_dir=None if args.no_cache else args.cache_dir,
                          progress=not args.quiet)  # fmt: skip
-    except ValueError as exc:
-        if args.backend != "cpu" and "backend" in str(exc):
-            parser.error(f"--backend {args.backend}: not available in this build ({exc})")
+    except (ValueError, OSError) as exc:  # SweepTooLarge is a ValueError
         parser.error(str(exc))
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
+def cli_main(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Wrap a command's ``main``: warnings print as one line, and Ctrl-C ends with one line
+    saying what was kept and how to resume (exit status 130) instead of a traceback."""
+
+    @functools.wraps(main)
+    def wrapped(argv: Sequence[str] | None = None) -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
+            try:
+                return main(argv)
+            except KeyboardInterrupt as stop:  # sims.sweep.SweepInterrupted says what was kept
+                summary = getattr(stop, "summary", None)
+                print(summary() if summary else "interrupted", file=sys.stderr)
+                return 130
+
+    return wrapped

@@ -27,12 +27,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from diaglin import Status
-from sims.predictions import Predictions, SlicePrediction, predict
-from sims.results import PointResult, SweepResult
+from diaglin.status import Status
+from sims import cli_args
+
+if TYPE_CHECKING:  # pragma: no cover - theory (sympy) loads only when a comparison runs
+    from sims.predictions import Predictions, SlicePrediction
+    from sims.results import PointResult, SweepResult
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class Tolerances:
 
 @dataclass(frozen=True)
 class CheckRow:
-    """One line of the table. ``passed`` is None for informational rows."""
+    """One line of the table. ``passed`` is None for informational rows; ``criterion`` states
+    the pass condition on the tested number (e.g. "rel err <= 1e-05", "<= 1.001", ">= 0.95")."""
 
     point: str
     quantity: str
@@ -63,6 +68,7 @@ class CheckRow:
     tolerance: float
     passed: bool | None
     note: str = ""
+    criterion: str = ""
 
     @property
     def verdict(self) -> str:
@@ -97,11 +103,11 @@ class ComparisonTable:
         out = []
         for r in self.rows:
             out.append([r.point, r.quantity, _fmt(r.simulated), _fmt(r.predicted),
-                        _fmt(r.abs_err), _fmt(r.rel_err), _fmt(r.tolerance), r.verdict,
+                        _fmt(r.abs_err), _fmt(r.rel_err), r.criterion, r.verdict,
                         r.note])  # fmt: skip
         return out
 
-    HEADER = ("point", "quantity", "simulated", "predicted", "abs err", "rel err", "tolerance",
+    HEADER = ("point", "quantity", "simulated", "predicted", "abs err", "rel err", "pass if",
               "result", "note")  # fmt: skip
 
     def to_markdown(self) -> str:
@@ -134,12 +140,13 @@ def _fmt(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
 
 
-def _row(point, quantity, sim, pred, tol, passed=None, note="", rel=None) -> CheckRow:
+def _row(point, quantity, sim, pred, tol, passed=None, note="", rel=None, criterion="") -> CheckRow:
     sim, pred = float(sim), float(pred)
     abs_err = abs(sim - pred) if np.isfinite(pred) else float("nan")
     if rel is None:
         rel = abs_err / abs(pred) if np.isfinite(pred) and pred != 0 else float("nan")
-    return CheckRow(point, quantity, sim, pred, abs_err, float(rel), float(tol), passed, note)
+    return CheckRow(point, quantity, sim, pred, abs_err, float(rel), float(tol), passed, note,
+                    criterion)  # fmt: skip
 
 
 def _beta_rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -150,7 +157,7 @@ def _beta_rel(a: np.ndarray, b: np.ndarray) -> float:
 def _beta_row(label, quantity, beta, pred, tol, note) -> CheckRow:
     rel = _beta_rel(beta, pred)
     return _row(label, quantity, np.abs(beta).sum(), np.abs(pred).sum(), tol, rel <= tol,
-                note, rel=rel)  # fmt: skip
+                note, rel=rel, criterion=f"rel err <= {tol:g}")  # fmt: skip
 
 
 def _gf_rows(p: PointResult, pr: Predictions, tol: Tolerances, label: str) -> list[CheckRow]:
@@ -178,15 +185,17 @@ def _edge_rows(p: PointResult, tol: Tolerances, label: str) -> list[CheckRow]:
     m = _eos_mask(p)
     if not m.any():
         return [_row(label, "EoS: converged runs above eta_c", 0, float("nan"), 0, False,
-                     "no converged run above eta_c")]  # fmt: skip
+                     "no converged run above eta_c", criterion=">= 1 run")]  # fmt: skip
     ratio = p.final.sharpness[m] * p.etas[m] / 2.0
     n = int(m.sum())
     hi, lo = float(ratio.max()), float(ratio.min())
     return [
         _row(label, "EoS: max S*eta/2 (S <= 2/eta)", hi, 1.0, tol.edge_above,
-             hi <= 1 + tol.edge_above, f"one-sided: <= 1 + tol; {n} runs above eta_c"),
+             hi <= 1 + tol.edge_above, f"{n} runs above eta_c",
+             criterion=f"<= {1 + tol.edge_above:g}"),
         _row(label, "EoS: min S*eta/2 (hugs 2/eta)", lo, 1.0, tol.edge_below,
-             lo >= 1 - tol.edge_below, f"one-sided: >= 1 - tol; {n} runs above eta_c"),
+             lo >= 1 - tol.edge_below, f"{n} runs above eta_c",
+             criterion=f">= {1 - tol.edge_below:g}"),
     ]  # fmt: skip
 
 
@@ -196,7 +205,7 @@ def _slice_rows(p: PointResult, sl: SlicePrediction | None, tol: Tolerances, lab
         return []
     beta = p.final.beta[m]
     dist = {}
-    for name in SlicePrediction.CANDIDATES:
+    for name in sl.CANDIDATES:
         c = sl.candidate(name)[m]
         ok = np.isfinite(c).all(axis=1)
         d = np.full(m.sum(), np.inf)
@@ -208,7 +217,8 @@ def _slice_rows(p: PointResult, sl: SlicePrediction | None, tol: Tolerances, lab
         if name == "entropy":
             rows.append(_row(label, "slice: median rel. dist. to entropy candidate", med, 0.0,
                              tol.slice_entropy, med <= tol.slice_entropy,
-                             "GF-entropy minimiser s.t. S <= 2/eta", rel=float("nan")))  # fmt: skip
+                             "GF-entropy minimiser s.t. S <= 2/eta", rel=float("nan"),
+                             criterion=f"<= {tol.slice_entropy:g}"))  # fmt: skip
         else:
             rows.append(_row(label, f"slice: median rel. dist. to {name} candidate", med, 0.0,
                              float("nan"), None, rel=float("nan")))  # fmt: skip
@@ -228,25 +238,28 @@ def _gen_rows(p: PointResult, pr: Predictions, tol: Tolerances, label: str) -> l
     eta_sim = float(p.etas[i])
     top = float(p.etas[conv].max())
     inside = p.eta_c < eta_sim < top
+    floor = pr.best.gen_error - tol.gen_error_floor
     rows = [
         _row(label, "gen. error: argmin eta / eta_c inside EoS range", eta_sim / p.eta_c,
-             float("nan"), float("nan"), bool(inside),
-             f"EoS range ({1:.3g}, {top / p.eta_c:.3g}) eta_c"),
+             float("nan"), float("nan"), bool(inside), "EoS range: eta_c to the largest "
+             "converged eta", criterion=f"in (1, {top / p.eta_c:.3g})"),
         _row(label, "gen. error: min ||beta-beta*||^2 >= theory min", float(err[i]),
-             pr.best.gen_error, tol.gen_error_floor,
-             bool(err[i] >= pr.best.gen_error - tol.gen_error_floor),
-             "theory min over the interpolating set"),
+             pr.best.gen_error, tol.gen_error_floor, bool(err[i] >= floor),
+             "theory min over the interpolating set", criterion=f">= {floor:.6g}"),
     ]  # fmt: skip
     if pr.eta_star is not None:
         rows.append(_row(label, "gen. error: argmin eta vs 2/S(best interpolator)", eta_sim,
                          pr.eta_star, tol.eta_star,
                          abs(eta_sim - pr.eta_star) <= tol.eta_star * pr.eta_star,
-                         "exact for d = 2; heuristic for d > 2"))  # fmt: skip
+                         "exact for d = 2; heuristic for d > 2",
+                         criterion=f"rel err <= {tol.eta_star:g}"))  # fmt: skip
     return rows
 
 
 def predictions_for(p: PointResult, model: str) -> Predictions:
     """Theory's predictions for grid point ``p`` (data, alpha, eps and etas only)."""
+    from sims.predictions import predict
+
     return predict(model, p.X, p.y, p.beta_star, p.point.alpha, p.point.eps, p.etas)
 
 
@@ -259,7 +272,8 @@ def compare_point(
     if pr.eta_c is not None:
         rows.append(_row(label, "eta_c = 2/s_GF", p.eta_c, pr.eta_c, tol.eta_c,
                          abs(p.eta_c - pr.eta_c) <= tol.eta_c * pr.eta_c,
-                         "diaglin gradient_flow vs theory one_point_gf_path"))  # fmt: skip
+                         "diaglin gradient_flow vs theory one_point_gf_path",
+                         criterion=f"rel err <= {tol.eta_c:g}"))  # fmt: skip
     rows += _edge_rows(p, tol, label)
     rows += _slice_rows(p, pr.slice, tol, label)
     rows += _gen_rows(p, pr, tol, label)
@@ -285,10 +299,9 @@ def save_table(table: ComparisonTable, out_dir: Path, stem: str = "compare") -> 
     return paths
 
 
+@cli_args.cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: run (or load) the sweep, print the table, save CSV + markdown; 1 if a check fails."""
-    from sims import cli_args
-
     parser = argparse.ArgumentParser(
         prog="python -m sims.compare",
         description="Compare a GD sweep with theory's predictions (exit status 1 on a failure).",

@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from diaglin import MODEL_NAMES
+from diaglin import DEPTH_MODELS, MODEL_NAMES
 
 ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
-BACKENDS = ("cpu", "cuda")
+#: backends of diaglin.run_gd this build has.
+BACKENDS = ("cpu",)
 #: Bump when the cached arrays change meaning; part of every cache key.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def _positive_tuple(name: str, values, kind=float) -> tuple:
@@ -92,8 +93,12 @@ class SweepConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model: must be one of {MODEL_NAMES}, got {self.model!r}")
         kw = dict(self.model_kwargs)
+        allowed = {"depth"} if self.model in DEPTH_MODELS else set()
+        if set(kw) - allowed:
+            raise ValueError(f"model_kwargs: model {self.model!r} takes "
+                             f"{sorted(allowed) or 'no options'}, got {sorted(kw)}")  # fmt: skip
         put("model_kwargs", tuple(sorted((str(k), int(v)) for k, v in kw.items())))
-        if self.model in ("prod", "power") and int(kw.get("depth", 2)) < 1:
+        if int(kw.get("depth", 2)) < 1:
             raise ValueError(f"depth: must be >= 1, got {kw['depth']}")
         put("alphas", _positive_tuple("alpha", self.alphas))
         put("epsilons", _positive_tuple("eps", self.epsilons))

@@ -1,23 +1,26 @@
 """``python -m sims.phase_diagram``: sweep eta from tiny to divergence and draw the phase diagram.
 
-With no arguments: the one-point shared-weight DLN of spec 01 §4 (d = 5, alpha = 0.01,
-eps = 1e-12, 80 log-spaced eta from 0.05 eta_c to 3 eta_c), written to ./out/phase_diagram.png
-and .pdf. ``--map alpha`` / ``--map eps`` draws the 2-D phase map over (eta, alpha) / (eta, eps)
-instead (``--map-values`` picks the alpha / eps values; ``--map-etas`` the eta count per row).
+With no arguments: the one-point shared-weight DLN (d = 5, alpha = 0.01, eps = 1e-12, 80
+log-spaced eta from 0.05 eta_c to 3 eta_c), written to ./out/phase_diagram.png and .pdf.
+Several grid points (e.g. ``--alpha 0.01 0.1``) give one figure each, named by index, with an
+index file ``<stem>_index.csv`` saying which is which. ``--map alpha`` / ``--map eps`` draws the
+2-D phase map over (eta, alpha) / (eta, eps) instead (``--map-values`` picks the alpha / eps
+values; ``--map-etas`` the eta count per row).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from sims import cli_args
-from sims.compare import predictions_for
-from sims.plotting import phase_diagram_figure, phase_map_figure, save_figure
 
 #: default values of the mapped axis for ``--map``.
 MAP_DEFAULTS = {
@@ -63,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def write_index(points, stems: Sequence[str], out_dir: Path, stem: str) -> Path:
+    """``<stem>_index.csv``: for each figure file, its grid point (alpha, eps, d, n, eta_c)."""
+    from sims.cache import atomic_write_bytes
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "alpha", "eps", "d", "n", "eta_c"])
+    for p, s in zip(points, stems):
+        pt = p.point
+        w.writerow([f"{s}.png", repr(pt.alpha), repr(pt.eps), pt.d, pt.n, repr(p.eta_c)])
+    path = Path(out_dir) / f"{stem}_index.csv"
+    atomic_write_bytes(path, buf.getvalue().encode())
+    return path
+
+
+@cli_args.cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (cached), draw the figure(s), print where they went."""
     parser = build_parser()
@@ -76,18 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     sweep = cli_args.run_from_args(parser, args, config)
+    from sims.compare import predictions_for
+    from sims.plotting import phase_diagram_figure, phase_map_figure, save_figure
+
     written = []
     if args.map is not None:
         preds = [predictions_for(p, config.model) for p in sweep.points]
         fig = phase_map_figure(sweep.points, args.map, config.model, [q.eta_c for q in preds])
         written += save_figure(fig, args.out, args.stem or f"phase_map_{args.map}")
     else:
-        for p in sweep.points:
-            stem = args.stem or "phase_diagram"
-            if len(sweep.points) > 1:
-                stem += f"_{p.point.index:03d}"
+        stem = args.stem or "phase_diagram"
+        many = len(sweep.points) > 1
+        stems = [f"{stem}_{p.point.index:03d}" if many else stem for p in sweep.points]
+        for p, s in zip(sweep.points, stems):
             fig = phase_diagram_figure(p, predictions_for(p, config.model), config.model)
-            written += save_figure(fig, args.out, stem)
+            written += save_figure(fig, args.out, s)
+        if many:
+            written.append(write_index(sweep.points, stems, args.out, stem))
     for path in written:
         print(f"wrote {path}")
     return 0

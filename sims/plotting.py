@@ -1,5 +1,9 @@
 """Figures of a sweep: the 1-D phase diagram (sharpness, l1 norm, test error vs eta) and the 2-D
-phase maps over (eta, alpha) or (eta, eps). Uses matplotlib's object API (no pyplot state)."""
+phase maps over (eta, alpha) or (eta, eps). Uses matplotlib's object API (no pyplot state).
+
+Every legend lists only what is visible: a theory level or a group of points outside an axis's
+range is named in an "off-scale" note on the panel instead.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from diaglin import Status
+from diaglin.status import Status
 from sims.cache import atomic_write_bytes
 from sims.predictions import Predictions
 from sims.regimes import Regime, classify
@@ -22,6 +27,7 @@ from sims.results import PointResult
 REGIME_COLOURS = {
     Regime.FLOW: "#4c9be8",
     Regime.EOS: "#f5a142",
+    Regime.BELOW_EDGE: "#9c6ade",
     Regime.NOT_CONVERGED: "#9e9e9e",
     Regime.DIVERGED: "#e8504c",
 }
@@ -35,27 +41,61 @@ _LEVELS = {  # prediction attribute -> (label, colour, line style)
 
 
 def _geo_edges(x: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted positive centres x (geometric midpoints, log-symmetric ends)."""
-    x = np.asarray(x, float)
-    if x.size == 1:
-        return np.array([x[0] / 1.5, x[0] * 1.5])
-    mid = np.sqrt(x[1:] * x[:-1])
-    return np.concatenate([[x[0] ** 2 / mid[0]], mid, [x[-1] ** 2 / mid[-1]]])
+    """Cell edges around sorted positive centres x (geometric midpoints, log-symmetric ends),
+    computed in log space and kept within the normal float range (any positive grid works)."""
+    lx = np.log(np.asarray(x, float))
+    if lx.size == 1:
+        edges = np.array([lx[0] - np.log(1.5), lx[0] + np.log(1.5)])
+    else:
+        mid = 0.5 * (lx[1:] + lx[:-1])
+        edges = np.concatenate([[2 * lx[0] - mid[0]], mid, [2 * lx[-1] - mid[-1]]])
+    info = np.finfo(float)
+    return np.exp(np.clip(edges, np.log(info.tiny), np.log(info.max) - 1))
+
+
+def _segments(regimes: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, stop, regime) of the maximal runs of equal regime."""
+    out, start = [], 0
+    for i in range(1, regimes.size + 1):
+        if i == regimes.size or regimes[i] != regimes[start]:
+            out.append((start, i, int(regimes[start])))
+            start = i
+    return out
+
+
+def smoothed_regimes(regimes: np.ndarray) -> np.ndarray:
+    """The regimes with every single-point segment given the regime of the segment before it
+    (or after it, at the start): what the background shading shows, so that one odd run does
+    not draw a sliver that reads as noise (the per-run regimes are in the strip on top)."""
+    out = np.array(regimes, copy=True)
+    segs = _segments(out)
+    if len(segs) < 2:
+        return out
+    for k, (a, b, _r) in enumerate(segs):
+        if b - a == 1:
+            out[a] = out[a - 1] if a > 0 else segs[k + 1][2]
+    return out
 
 
 def shade_regimes(ax, etas: np.ndarray, regimes: np.ndarray) -> None:
-    """Shade contiguous runs of equal regime behind the data (log-x cell edges)."""
+    """Shade ranges of at least two consecutive runs of equal regime behind the data, and draw
+    every run's own regime as a thin strip along the top of the panel."""
     edges = _geo_edges(etas)
-    start = 0
-    for i in range(1, etas.size + 1):
-        if i == etas.size or regimes[i] != regimes[start]:
-            colour = REGIME_COLOURS[Regime(int(regimes[start]))]
-            ax.axvspan(edges[start], edges[i], color=colour, alpha=0.18, lw=0, zorder=0)
-            start = i
+    for a, b, r in _segments(smoothed_regimes(regimes)):
+        ax.axvspan(edges[a], edges[b], color=REGIME_COLOURS[Regime(r)], alpha=0.18, lw=0,
+                   zorder=0)  # fmt: skip
+    # the strip is an axes of its own, so the panel's legend placement does not weigh its cells
+    strip = ax.inset_axes((0.0, 0.975, 1.0, 0.025), sharex=ax, zorder=5)
+    cmap = ListedColormap([REGIME_COLOURS[r] for r in Regime])
+    norm = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
+    strip.pcolormesh(edges, [0.0, 1.0], np.asarray(regimes)[None, :], cmap=cmap, norm=norm)
+    strip.set_ylim(0.0, 1.0)
+    strip.set_axis_off()
 
 
-def _regime_handles() -> list:
-    return [Patch(color=c, alpha=0.35, label=r.title) for r, c in REGIME_COLOURS.items()]
+def _regime_handles(present: Sequence[int]) -> list:
+    return [Patch(color=REGIME_COLOURS[r], alpha=0.35, label=r.title)
+            for r in Regime if r in present]  # fmt: skip
 
 
 def _levels(ax, pred: Predictions, attr: str) -> None:
@@ -72,7 +112,8 @@ def _scatter(ax, p: PointResult, values: np.ndarray, averaged: np.ndarray | None
             zorder=4)  # fmt: skip
     if stuck.any():
         ax.plot(p.etas[stuck], values[stuck], "o", ms=4, mfc="none", color="0.3",
-                label="GD, max_steps reached", zorder=4)  # fmt: skip
+                label="GD stopped at max_steps\n(not converged: not a minimum, S may exceed 2/η)",
+                zorder=4)  # fmt: skip
     if averaged is not None:
         ok = conv | stuck
         ax.plot(p.etas[ok], averaged[ok], "x", ms=4, color="#d84315",
@@ -95,28 +136,89 @@ def _slice_curves(ax, p: PointResult, pred: Predictions, fn, label: str, band: b
                         label="S = 2/η slice: min to max ‖β‖₁")  # fmt: skip
 
 
+def set_eta_axis(ax, lo: float, hi: float) -> None:
+    """Log eta axis on [lo, hi]; below one decade, plainly numbered ticks (the default log
+    formatter labels minor ticks there, and their labels run into each other)."""
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    if np.log10(hi) - np.log10(lo) < 1:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+
+
+def _visible(ax, artist) -> tuple[bool, str]:
+    """Whether any finite point of a labelled line/collection lies inside the axes, and if not,
+    on which side ("above", "below", "left", "right") its points are."""
+    if isinstance(artist, Line2D):
+        pts = artist.get_transform().transform(artist.get_xydata())
+    else:
+        verts = [path.vertices for path in artist.get_paths() if len(path.vertices)]
+        if not verts:
+            return False, "empty"
+        pts = artist.get_transform().transform(np.concatenate(verts))
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if not pts.size:
+        return False, "empty"
+    box = ax.bbox
+    inside = ((pts[:, 0] >= box.x0 - 0.5) & (pts[:, 0] <= box.x1 + 0.5)
+              & (pts[:, 1] >= box.y0 - 0.5) & (pts[:, 1] <= box.y1 + 0.5))  # fmt: skip
+    if inside.any():
+        return True, ""
+    for side, test in (("above", pts[:, 1] > box.y1), ("below", pts[:, 1] < box.y0),
+                       ("right", pts[:, 0] > box.x1), ("left", pts[:, 0] < box.x0)):  # fmt: skip
+        if test.all():
+            return False, side
+    return False, "outside the limits"
+
+
+def legend_of_visible(ax, **kw) -> list[str]:
+    """Draw the legend of the artists that show inside the axes' current limits; name the
+    others in a small "off-scale" note in the panel. Returns the off-scale labels."""
+    ax.get_xlim(), ax.get_ylim()  # settle autoscaling before testing positions
+    hidden = []
+    for artist in [*ax.get_lines(), *ax.collections]:
+        label = artist.get_label()
+        if not label or label.startswith("_"):
+            continue
+        shown, side = _visible(ax, artist)
+        if not shown:
+            artist.set_label(f"_{label}")
+            if side != "empty":  # an artist with no data just has no legend entry
+                hidden.append(f"{label.splitlines()[0]} ({side})")
+    ax.legend(**kw)
+    if hidden:
+        ax.text(0.01, 0.955, "off-scale: " + "; ".join(hidden), transform=ax.transAxes,
+                fontsize=6.5, va="top", color="0.3", zorder=6,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.8", alpha=0.85))  # fmt: skip
+    return hidden
+
+
 def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figure:
     """Three panels over eta (log axis): final sharpness with 2/eta, ||beta||_1, and
     ||beta - beta*||^2, with regime shading, the GF critical step eta_c and theory levels."""
-    fig = Figure(figsize=(16, 5.2), layout="constrained")
+    fig = Figure(figsize=(16, 5.6), layout="constrained")
     axes = fig.subplots(1, 3, sharex=True)
-    regimes = classify(p.status, p.final.sharpness, p.etas)
+    regimes = classify(p.status, p.final.sharpness, p.etas, p.eta_c)
     avg = p.averaged
     conv = p.status == Status.CONVERGED
-    eta_line = np.geomspace(p.etas.min(), p.etas.max(), 400)
 
     ax = axes[0]
     _scatter(ax, p, p.final.sharpness, None if avg is None else avg.sharpness, "sharpness")
-    ax.plot(eta_line, 2.0 / eta_line, "-", color="#f57c00", lw=2, label="2/η (stability edge)",
-            zorder=3)  # fmt: skip
     _levels(ax, pred, "sharpness")
     ax.set_yscale("log")
     ok = conv | (p.status == Status.MAX_STEPS)
     vals = np.concatenate([p.final.sharpness[ok],
                            [v.sharpness for v in (pred.min_norm, pred.min_sharpness)
                             if v is not None]])  # fmt: skip
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    eta_lo = p.etas.min()
     if vals.size:
         ax.set_ylim(vals.min() / 1.6, vals.max() * 1.6)
+        eta_lo = max(eta_lo, 2.0 / (10 * vals.max()))  # 2/eta beyond the panel is not drawn
+    eta_line = np.geomspace(eta_lo, max(eta_lo, p.etas.max()), 400)
+    ax.plot(eta_line, 2.0 / eta_line, "-", color="#f57c00", lw=2, label="2/η (stability edge)",
+            zorder=3)  # fmt: skip
     ax.set_ylabel("sharpness S = λ_max(∇²L) at the final iterate")
     ax.set_title("final sharpness vs the stability edge 2/η")
 
@@ -136,23 +238,28 @@ def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figur
                    label="η* = 2/S(best interpolator)")  # fmt: skip
     err = p.gen_error()[conv]
     if err.size:
-        ax.set_ylim(max(0.0, err.min() - 0.5 * np.ptp(err) - 0.1), err.max() + 0.3 * np.ptp(err))
+        top = err.max() + 0.3 * np.ptp(err) + 1e-3
+        bottom = err.min() - 0.5 * np.ptp(err) - 0.1
+        ax.set_ylim(bottom if bottom > 0 else -0.03 * top, top)  # an error of 0 stays in view
     ax.set_ylabel("generalization error ‖β − β*‖₂²")
     ax.set_title("generalization error")
 
+    lo, hi = _geo_edges(p.etas)[[0, -1]]
     for ax in axes:
         shade_regimes(ax, p.etas, regimes)
-        ax.axvline(p.eta_c, color="k", ls="--", lw=1.3, label="η_c = 2/s_GF (gradient flow)")
-        ax.set_xscale("log")
+        if np.isfinite(p.eta_c):
+            ax.axvline(p.eta_c, color="k", ls="--", lw=1.3, label="η_c = 2/s_GF (gradient flow)")
+        set_eta_axis(ax, lo, hi)
         ax.set_xlabel("learning rate η")
-        ax.set_xlim(_geo_edges(p.etas)[[0, -1]])
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7.5, loc="best", framealpha=0.85)
+        legend_of_visible(ax, fontsize=7.5, loc="best", framealpha=0.85)
     pt = p.point
     fig.suptitle(f"Phase diagram of GD on a diagonal linear network ({model}): d = {pt.d}, "
                  f"n = {pt.n}, α = {pt.alpha:g}, ε = {pt.eps:g}; η_c = {p.eta_c:.4g}")  # fmt: skip
-    fig.legend(handles=_regime_handles(), loc="outside lower center", ncols=4, fontsize=9,
-               title="regime (observed: S·η/2 ≥ 0.95 counts as edge of stability)")  # fmt: skip
+    fig.legend(handles=_regime_handles(np.unique(regimes)), loc="outside lower center",
+               ncols=len(Regime), fontsize=9,
+               title="regime (S·η/2 ≥ 0.95 counts as edge of stability); background: ranges of "
+               "≥ 2 runs, top strip: every run")  # fmt: skip
     return fig
 
 
@@ -167,14 +274,16 @@ def phase_map_figure(
     ys = ys[order]
     theory_c = [eta_c_theory[i] for i in order]
     y_edges = _geo_edges(ys)
-    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    fig = Figure(figsize=(13, 5.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     cmap = ListedColormap([REGIME_COLOURS[r] for r in Regime])
     norm = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
+    present = set()
     for i, q in enumerate(points):
         xe = _geo_edges(q.etas)
         ye = y_edges[i : i + 2]
-        reg = classify(q.status, q.final.sharpness, q.etas)
+        reg = classify(q.status, q.final.sharpness, q.etas, q.eta_c)
+        present.update(np.unique(reg).tolist())
         axes[0].pcolormesh(xe, ye, reg[None, :], cmap=cmap, norm=norm)
         ratio = np.where(q.status == Status.CONVERGED, q.final.sharpness * q.etas / 2, np.nan)
         mesh = axes[1].pcolormesh(xe, ye, ratio[None, :], cmap="viridis", vmin=0, vmax=1)
@@ -189,22 +298,24 @@ def phase_map_figure(
         ax.plot(eta_c, ys, "k--o", lw=1.4, ms=3.5)
         if all(t is not None for t in theory_c):
             ax.plot(theory_c, ys, "+", color="#c62828", ms=9, mew=1.6)
-        ax.set_xscale("log")
+        set_eta_axis(ax, lo, hi)
         ax.set_yscale("log")
-        ax.set_xlim(lo, hi)
         ax.set_ylim(y_edges[0], y_edges[-1])
         ax.set_xlabel("learning rate η")
     axes[0].set_ylabel(ylabel)
-    axes[0].set_title("regime (observed)")
+    axes[0].set_title("regime")
     axes[1].set_title("final S·η/2 (converged runs; 1 = at the edge)")
     fig.colorbar(mesh, ax=axes[1], label="S·η/2")
-    handles = [Patch(color=REGIME_COLOURS[r], label=r.title) for r in Regime]
+    handles = [Patch(color=REGIME_COLOURS[r], label=r.title) for r in Regime if r in present]
+    handles.append(Patch(facecolor="white", edgecolor="0.5", label="right: not converged "
+                         "(no final S·η/2)"))  # fmt: skip
     handles.append(Line2D([], [], color="k", ls="--", marker="o", ms=3.5,
                           label=f"η_c({symbol}) = 2/s_GF (gradient flow)"))  # fmt: skip
     if all(t is not None for t in theory_c):
         handles.append(Line2D([], [], color="#c62828", ls="", marker="+", ms=9, mew=1.6,
                               label="η_c (theory: exact GF path)"))  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+               fontsize=9)  # fmt: skip
     fig.suptitle(f"Phase map of GD ({model}) over (η, {symbol})")
     return fig
 

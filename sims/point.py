@@ -3,9 +3,12 @@ size of the point in ONE batched ``diaglin.run_gd`` call."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from diaglin import IterateStats, data, get_model, gradient_flow, run_gd
+from diaglin.gd import memory_bytes
 from sims.config import GridPoint, SweepConfig
 from sims.results import FlowSummary, PointResult, ReferenceRun
 
@@ -24,17 +27,43 @@ def _rows(s: IterateStats, idx: slice) -> IterateStats:
     return IterateStats(**{k: v[idx] for k, v in vars(s).items()})
 
 
-def compute_point(config: SweepConfig, point: GridPoint) -> PointResult:
+def _n_runs(config: SweepConfig) -> int:
+    return config.n_etas + (1 if config.reference_eta > 0 else 0)
+
+
+def point_memory_bytes(config: SweepConfig, point: GridPoint) -> tuple[int, int]:
+    """(bytes while computing the point, bytes of its result): ``diaglin.gd.memory_bytes`` of
+    its ``run_gd`` call, and the kept final (and averaged) statistics."""
+    K = get_model(config.model, **config.model_options()).n_blocks
+    B, P = _n_runs(config), K * point.d
+    work = memory_bytes(B, point.n, point.d, K, max_steps=config.max_steps,
+                        average_last=config.average_last)  # fmt: skip
+    kept = 8 * B * (P + point.d + 10) * (2 if config.average_last else 1)
+    return work, kept
+
+
+def compute_point(
+    config: SweepConfig, point: GridPoint, *, progress: Callable[[str], None] | None = None
+) -> PointResult:
     """Run gradient flow and the batched GD sweep over the point's step sizes.
 
     GF from theta0 = model.init(d, alpha) until L = eps gives s_GF and eta_c = 2/s_GF; the eta
     grid is ``config.etas(eta_c)``; one ``run_gd`` call runs all of them (plus, if
-    ``config.reference_eta`` > 0, one tiny-step run at reference_eta * eta_c).
+    ``config.reference_eta`` > 0, one tiny-step run at reference_eta * eta_c). ``progress``
+    (if given) is told what is being done, now and then.
     """
+    say = progress or (lambda _text: None)
     model = get_model(config.model, **config.model_options())
     ds = make_dataset(config, point)
     theta0 = model.init(point.d, point.alpha)
+    say("gradient flow")
     gf = gradient_flow(model, ds.X, ds.y, theta0, eps=point.eps)
+    if not gf.converged and (config.eta_units == "eta_c" or config.reference_eta > 0):
+        raise ValueError(
+            f"gradient flow from this init ({point.label}) did not reach eps (status "
+            f"{gf.status.name}), so eta_c = 2/s_GF is undefined: use --eta-units absolute "
+            "and --reference-eta 0, or a larger eps"
+        )
     etas = config.etas(gf.eta_c)
     batch = etas
     if config.reference_eta > 0:
@@ -43,6 +72,7 @@ def compute_point(config: SweepConfig, point: GridPoint) -> PointResult:
         model, ds.X, ds.y, batch, theta0, eps=point.eps, max_steps=config.max_steps,
         average_last=config.average_last, diverge_factor=config.diverge_factor,
         backend=config.backend,
+        progress=lambda k: say(f"GD step {k:,} (at most {config.max_steps:,})"),
     )  # fmt: skip
     main = slice(0, etas.size)
     final, averaged = res.final, res.averaged

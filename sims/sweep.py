@@ -7,34 +7,112 @@ callable that maps a function over grid points and yields results in order will 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import diaglin
-from sims.cache import DEFAULT_CACHE_DIR, ResultCache
+from sims.cache import DEFAULT_CACHE_DIR, CacheMiss, ResultCache, prepare_dir
 from sims.config import GridPoint, SweepConfig, point_key
-from sims.point import compute_point
+from sims.point import compute_point, point_memory_bytes
+from sims.provenance import versions
 from sims.results import PointResult, SweepResult
 
-#: compute one grid point: (config, point) -> PointResult.
-Runner = Callable[[SweepConfig, GridPoint], PointResult]
+#: compute one grid point: runner(config, point, progress=callback) -> PointResult, where the
+#: runner calls ``progress(text)`` now and then with what it is doing.
+Runner = Callable[..., PointResult]
 #: map a one-argument function over grid points, yielding results in input order.
 PointFn = Callable[[GridPoint], PointResult]
 Executor = Callable[[PointFn, Sequence[GridPoint]], Iterator[PointResult]]
 
 
-def versions() -> dict[str, str]:
-    """Package versions that enter every cache key."""
-    import numpy
-    import scipy
+class CacheWarning(UserWarning):
+    """A cache entry was not used (bad provenance) or the cache cannot be written."""
 
-    return {"diaglin": diaglin.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
+
+class SweepTooLarge(ValueError):
+    """The sweep would need more memory than the machine has available."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``done`` of ``total`` grid points are finished, ``cached`` of them
+    stored in ``cache_dir`` (None: not caching), so re-running the same sweep resumes there."""
+
+    def __init__(self, done: int, total: int, cached: int, cache_dir: Path | None):
+        super().__init__(f"interrupted after {done} of {total} grid points")
+        self.done, self.total, self.cached, self.cache_dir = done, total, cached, cache_dir
+
+    def summary(self) -> str:
+        """One line for the user: what was kept and how to resume."""
+        if self.cache_dir is None:
+            return (f"interrupted: {self.done} of {self.total} grid points were done; nothing was"
+                    " kept (--no-cache)")  # fmt: skip
+        return (f"interrupted: {self.cached} of {self.total} grid points are cached in "
+                f"{self.cache_dir}; run the same command again to resume from there")  # fmt: skip
 
 
 def serial_executor(fn: PointFn, points: Sequence[GridPoint]) -> Iterator[PointResult]:
     """In-process executor: ``fn(p)`` for each point in turn (numba parallelises inside)."""
     for p in points:
         yield fn(p)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(config: SweepConfig, points: Sequence[GridPoint]) -> int:
+    """The estimated peak memory of computing ``points`` (the largest point's working set plus
+    every point's result, which the sweep keeps); raises :class:`SweepTooLarge` with the
+    estimate when the machine has less available."""
+    if not points:
+        return 0
+    per_point = [point_memory_bytes(config, p) for p in points]
+    need = max(work for work, _ in per_point) + sum(kept for _, kept in per_point)
+    have = available_memory()
+    if have is not None and need > have:
+        raise SweepTooLarge(
+            f"this sweep needs an estimated {need / 2**30:.1f} GiB of memory "
+            f"({len(points)} grid point(s) of {config.n_etas} step sizes), but only "
+            f"{have / 2**30:.1f} GiB is available: use fewer step sizes (--n-etas) or grid points"
+        )
+    return need
+
+
+class _CompileNotice:
+    """Says once, through ``say``, when numba starts compiling (not when it loads its cache)."""
+
+    def __init__(self, say: Callable[[str], None]):
+        self.say, self.said = say, False
+
+    @contextlib.contextmanager
+    def listening(self):
+        from numba.core import event
+
+        class Listener(event.Listener):
+            def on_start(inner, _event):  # noqa: N805
+                if not self.said:
+                    self.said = True
+                    self.say("compiling the Numba kernels (first use in this environment, "
+                             "~10-20 s; later runs load them from the cache)")  # fmt: skip
+
+            def on_end(inner, _event):  # noqa: N805
+                pass
+
+        with event.install_listener("numba:compile", Listener()):
+            yield
 
 
 def run_sweep(
@@ -48,31 +126,76 @@ def run_sweep(
     """All grid points of ``config``, from the cache where possible (``cache_dir=None``: none).
 
     Each computed point is written atomically to ``cache_dir`` as ``<key>.npz`` + ``<key>.json``
-    with key = hash(point spec, versions); a progress bar appears if the sweep takes > 2 s.
+    with key = hash(point spec, versions, source hash). An entry whose provenance does not check
+    out is recomputed (``CacheWarning``); a read-only cache folder is read but not written
+    (``CacheWarning``). A progress bar appears if the sweep takes > 2 s. Ctrl-C raises
+    :class:`SweepInterrupted` (every finished point is already cached). Raises
+    :class:`SweepTooLarge` before computing anything if the points to compute would not fit
+    in the available memory, and ``OSError`` if ``cache_dir`` is a file or cannot be created.
     """
     from tqdm.auto import tqdm
 
     points = config.points()
-    cache = ResultCache(Path(cache_dir)) if cache_dir is not None else None
+    cache, writable = None, False
+    if cache_dir is not None:
+        cache = ResultCache(Path(cache_dir))
+        writable = prepare_dir(cache.root)
+        if not writable:
+            warnings.warn(f"cache folder {cache.root} is read-only: cached points are used, "
+                          "new ones are not stored", CacheWarning, stacklevel=2)  # fmt: skip
     vers = versions()
     keys = [point_key(config, p, vers) for p in points]
     done: dict[int, PointResult] = {}
     if cache is not None:
         for p, key in zip(points, keys):
-            arrays = cache.load(key)
-            if arrays is not None:
-                done[p.index] = PointResult.from_arrays(p, arrays)
+            found = cache.load(key, expect=_provenance(config, p, vers))
+            if isinstance(found, CacheMiss):
+                warnings.warn(f"cache entry {found.key}: {found.reason}; recomputing it",
+                              CacheWarning, stacklevel=2)  # fmt: skip
+            elif found is not None:
+                try:
+                    done[p.index] = PointResult.from_arrays(p, found)
+                except (KeyError, TypeError, ValueError) as exc:
+                    warnings.warn(f"cache entry {key}: arrays do not form a result ({exc!r}); "
+                                  "recomputing it", CacheWarning, stacklevel=2)  # fmt: skip
     todo = [p for p in points if p.index not in done]
+    check_memory(config, todo)
+    cached = len(done)
     bar = tqdm(total=len(points), initial=len(done), desc="sweep", unit="point", delay=2.0,
-               disable=not progress)  # fmt: skip
+               disable=not progress, file=sys.stderr)  # fmt: skip
+
+    def say(text: str) -> None:
+        bar.set_postfix_str(text, refresh=True)
+
+    notice = _CompileNotice(bar.write if progress else lambda _text: None)
     try:
-        for p, res in zip(todo, executor(lambda q: runner(config, q), todo)):
-            if cache is not None:
-                meta = {"spec": config.point_spec(p), "seed": config.data_seed,
-                        "versions": vers, "sweep": config.to_dict(), "point": p.label}  # fmt: skip
-                cache.save(keys[p.index], res.to_arrays(), meta)
-            done[p.index] = res
-            bar.update(1)
+        with notice.listening():
+            for p, res in zip(todo, executor(lambda q: runner(config, q, progress=say), todo)):
+                done[p.index] = res
+                if cache is not None and writable:
+                    try:
+                        cache.save(keys[p.index], res.to_arrays(), _meta(config, p, vers))
+                        cached += 1
+                    except OSError as exc:
+                        writable = False
+                        warnings.warn(f"cannot write to the cache folder {cache.root} ({exc}): "
+                                      "the remaining points are not stored", CacheWarning,
+                                      stacklevel=2)  # fmt: skip
+                bar.update(1)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(len(done), len(points), cached,
+                               cache.root if cache is not None else None) from None  # fmt: skip
     finally:
         bar.close()
     return SweepResult(config, tuple(done[p.index] for p in points))
+
+
+def _provenance(config: SweepConfig, p: GridPoint, vers: dict) -> dict:
+    """The sidecar entries that must match for a cached point to be used."""
+    return {"spec": config.point_spec(p), "seed": config.data_seed, "versions": vers,
+            "point": p.label}  # fmt: skip
+
+
+def _meta(config: SweepConfig, p: GridPoint, vers: dict) -> dict:
+    """The JSON sidecar of a computed point: its provenance and the sweep it came from."""
+    return {**_provenance(config, p, vers), "sweep": config.to_dict()}

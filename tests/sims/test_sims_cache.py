@@ -10,13 +10,13 @@ import pytest
 import sims.point
 import sims.sweep
 from diaglin import IterateStats
-from sims.cache import ResultCache, atomic_save_npz, atomic_write_bytes
+from sims.cache import CacheMiss, ResultCache, atomic_save_npz, atomic_write_bytes
 from sims.config import GridPoint, SweepConfig, point_key
 from sims.results import FlowSummary, PointResult, ReferenceRun
 from sims.sweep import run_sweep
 
 
-def fake_point(config: SweepConfig, point: GridPoint) -> PointResult:
+def fake_point(config: SweepConfig, point: GridPoint, **_) -> PointResult:
     """Deterministic stand-in for diaglin: numbers depend only on (config, point)."""
     rng = np.random.default_rng(point.index)
     etas = config.etas(0.1)
@@ -39,7 +39,7 @@ class Counter:
     def __init__(self, fail_at: int | None = None):
         self.calls, self.fail_at = [], fail_at
 
-    def __call__(self, config, point):
+    def __call__(self, config, point, **_):
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise KeyboardInterrupt("simulated interruption")
         self.calls.append(point.index)
@@ -64,7 +64,8 @@ def test_grid_points_and_etas():
     [({"alphas": (-1.0,)}, "alpha"), ({"epsilons": (0.0,)}, "eps"), ({"model": "xx"}, "model"),
      ({"eta_min": 2.0, "eta_max": 1.0}, "eta_min"), ({"n_etas": 0}, "n_etas"),
      ({"eta_grid": "cubic"}, "eta_grid"), ({"backend": "tpu"}, "backend"),
-     ({"max_steps": 0}, "max_steps"), ({"dims": (0,)}, "d")],
+     ({"max_steps": 0}, "max_steps"), ({"dims": (0,)}, "d"),
+     ({"model_kwargs": (("depth", 3),)}, "model_kwargs")],
 )  # fmt: skip
 def test_config_rejects_bad_values_naming_the_field(kw, name):
     with pytest.raises(ValueError, match=name):
@@ -178,11 +179,13 @@ def test_atomic_write_bytes_replaces_whole_file(tmp_path):
     assert path.read_bytes() == b"two" and len(os.listdir(path.parent)) == 1
 
 
-def test_unreadable_entry_is_a_miss(tmp_path):
+def test_unreadable_entry_is_a_reported_miss(tmp_path):
     cache = ResultCache(tmp_path)
     cache.save("k", {"a": np.ones(2)}, {"spec": {}})
-    assert cache.load("k") is not None
+    np.testing.assert_array_equal(cache.load("k")["a"], np.ones(2))
+    assert cache.load("absent") is None
     cache.paths("k")[0].write_bytes(b"not a zip")
-    assert cache.load("k") is None
+    miss = cache.load("k")
+    assert isinstance(miss, CacheMiss) and "does not match the hash" in miss.reason
     with pytest.raises(ValueError, match="object"):
         cache.save("k2", {"a": np.array([{}], dtype=object)}, {})

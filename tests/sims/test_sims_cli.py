@@ -58,13 +58,44 @@ def test_bad_values_are_argparse_errors(argv, needle, capsys, tmp_path):
     assert needle in capsys.readouterr().err
 
 
-def test_cuda_backend_is_a_clear_error(capsys, tmp_path):
+def test_unavailable_backend_is_a_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         phase_diagram.main(["--backend", "cuda", "--n-etas", "4", "--no-cache", "--quiet",
                             "--out", str(tmp_path)])  # fmt: skip
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "--backend cuda" in err and "not available" in err
+    assert "argument --backend: invalid choice: 'cuda'" in err
+
+
+def test_depth_with_a_model_that_has_none_is_an_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        phase_diagram.main(["--model", "ww", "--depth", "3", "--out", str(tmp_path), "--quiet"])
+    assert exc.value.code == 2
+    assert "--depth" in capsys.readouterr().err
+
+
+def test_bad_option_is_reported_before_the_numerics_load():
+    # python -X importtime would be a timing; what matters is that nothing heavy is imported
+    code = ("import sys; from sims import phase_diagram, compare\n"
+            "heavy = [m for m in ('numba', 'scipy', 'sympy', 'matplotlib') if m in sys.modules]\n"
+            "print(heavy)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_multi_point_figures_come_with_an_index(tmp_path):
+    argv = ["--alpha", "0.01", "0.05", "--eps", "1e-10", "--n-etas", "6", "--out",
+            str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--quiet"]  # fmt: skip
+    assert phase_diagram.main(argv) == 0
+    rows = (tmp_path / "phase_diagram_index.csv").read_text().splitlines()
+    assert rows[0] == "file,alpha,eps,d,n,eta_c"
+    assert [r.split(",")[:3] for r in rows[1:]] == [
+        ["phase_diagram_000.png", "0.01", "1e-10"],
+        ["phase_diagram_001.png", "0.05", "1e-10"],
+    ]
+    assert all((tmp_path / r.split(",")[0]).exists() for r in rows[1:])
 
 
 def test_help_documents_every_option(capsys):

@@ -107,3 +107,83 @@ def test_predictions_cover_only_what_theory_covers():
     assert pr.gf is None and pr.eta_c is None and pr.slice is None
     pr = sims.predictions.predict("ww", x, np.array([1.0]), np.ones(3) / 2.6, 0.1, 1e-12, [0.1])
     assert pr.eta_c > 0 and pr.min_norm.l1 < pr.min_sharpness.l1
+
+
+# --- every check can fail: one perturbation per row must flip it to FAIL -----------------
+
+
+def _with_beta(p, idx, beta):
+    b = p.final.beta.copy()
+    b[idx] = beta
+    return replace(p, final=replace(p.final, beta=b))
+
+
+def _eos(p):
+    return np.flatnonzero((p.status == 0) & (p.etas > p.eta_c))
+
+
+def _scale_sharpness(p, idx, factor):
+    s = p.final.sharpness.copy()
+    s[idx] *= factor
+    return replace(p, final=replace(p.final, sharpness=s))
+
+
+def _fake_best(monkeypatch, error):
+    real = sims.predictions.best_interpolator
+
+    def far(x, y, beta_star, p=2):
+        b = real(x, y, beta_star, p)
+        return b + np.sqrt(error / b.size)  # ||b - beta*||^2 = error (b interpolating is moot)
+
+    monkeypatch.setattr(sims.predictions, "best_interpolator", far)
+
+
+PERTURB = {
+    "GF limit: diaglin gradient_flow":
+        lambda p, mp: replace(p, flow=replace(p.flow, beta=p.flow.beta * 1.03)),
+    "GF limit: GD at eta=":
+        lambda p, mp: replace(p, reference=replace(p.reference, beta=p.reference.beta * 1.03)),
+    "GF limit: GD at smallest grid eta=":
+        lambda p, mp: _with_beta(p, int(np.argmin(p.etas)), p.final.beta[0] * 1.05),
+    "eta_c = 2/s_GF": lambda p, mp: replace(p, flow=replace(p.flow, eta_c=p.flow.eta_c * 1.01)),
+    "EoS: max S*eta/2 (S <= 2/eta)": lambda p, mp: _scale_sharpness(p, _eos(p)[:1], 1.01),
+    "EoS: min S*eta/2 (hugs 2/eta)": lambda p, mp: _scale_sharpness(p, _eos(p)[:1], 0.9),
+    "slice: median rel. dist. to entropy candidate":
+        lambda p, mp: _with_beta(p, _eos(p), p.final.beta[_eos(p)] * 1.3),
+    "gen. error: argmin eta / eta_c inside EoS range":
+        lambda p, mp: _with_beta(p, int(np.argmin(p.etas)), p.beta_star),
+    "gen. error: min ||beta-beta*||^2 >= theory min": lambda p, mp: _fake_best(mp, 10.0) or p,
+    "gen. error: argmin eta vs 2/S(best interpolator)":  # moves eta* = 2/S(best) far away
+        lambda p, mp: _fake_best(mp, 10.0) or p,
+}  # fmt: skip
+
+
+def _key(quantity):
+    return next(k for k in PERTURB if quantity.startswith(k))
+
+
+def test_every_check_row_has_a_perturbation(sweep):
+    table = compare.compare(sweep)
+    checks = [r.quantity for r in table.rows if r.passed is not None]
+    assert {_key(q) for q in checks} == set(PERTURB)
+
+
+@pytest.mark.parametrize("name", list(PERTURB))
+def test_each_check_fails_when_its_input_is_perturbed(name, sweep, monkeypatch):
+    before = [r for r in compare.compare(sweep).rows if r.quantity.startswith(name)]
+    assert before and all(r.passed for r in before)
+    bad = PERTURB[name](sweep.first(), monkeypatch)
+    after = compare.compare(replace(sweep, points=(bad,)))
+    flipped = [r for r in after.rows if r.quantity.startswith(name)]
+    assert flipped and all(r.passed is False for r in flipped), [str(r) for r in flipped]
+    assert not after.passed
+
+
+def test_the_table_states_each_pass_condition(sweep):
+    table = compare.compare(sweep)
+    for r in table.rows:
+        if r.passed is not None:
+            assert r.criterion, r.quantity
+    row = table.row("EoS: max S*eta/2 (S <= 2/eta)")
+    assert row.criterion == "<= 1.001" and row.criterion in str(table)
+    assert table.row("EoS: min S*eta/2 (hugs 2/eta)").criterion == ">= 0.95"
