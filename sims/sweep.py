@@ -106,7 +106,7 @@ class _CompileNotice:
                 if not self.said:
                     self.said = True
                     self.say("compiling the Numba kernels (first use in this environment, "
-                             "~10-20 s; later runs load them from the cache)")  # fmt: skip
+                             "about 30 s on 2 cores; later runs load them from the cache)")
 
             def on_end(inner, _event):  # noqa: N805
                 pass
