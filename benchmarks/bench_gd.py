@@ -91,7 +91,7 @@ def worker(engine, B, n, d, T, repeats, budget):
         from types import SimpleNamespace
 
         import diaglin
-        import diaglin.gd as gd_mod
+        import diaglin.driver as gd_mod
 
         model = diaglin.get_model("ww")
         kw = dict(eps=EPS, diverge_factor=DIVERGE_FACTOR, path=engine)

@@ -19,10 +19,13 @@ _LAZY = {
     "data": "diaglin.data",
     "DiagonalModel": "diaglin.models",
     "get_model": "diaglin.models",
-    "GDResult": "diaglin.gd",
-    "IterateStats": "diaglin.gd",
-    "Trajectory": "diaglin.gd",
+    "GDResult": "diaglin.results",
+    "IterateStats": "diaglin.results",
+    "Trajectory": "diaglin.results",
     "run_gd": "diaglin.gd",
+    "run_sgd": "diaglin.sgd",
+    "Phase": "diaglin.schedules",
+    "Schedule": "diaglin.schedules",
     "GFResult": "diaglin.flow",
     "gradient_flow": "diaglin.flow",
     "SharpnessResult": "diaglin.spectrum",
@@ -34,7 +37,8 @@ _LAZY = {
 
 __all__ = [
     "__version__", "DEPTH_MODELS", "MODEL_NAMES", "data", "DiagonalModel", "get_model",
-    "GDResult", "IterateStats", "Trajectory", "run_gd", "GFResult", "gradient_flow",
+    "GDResult", "IterateStats", "Trajectory", "run_gd", "run_sgd", "Phase", "Schedule",
+    "GFResult", "gradient_flow",
     "SharpnessResult", "hessian", "sharpness", "FlowStatus", "Status",
 ]  # fmt: skip
 assert set(__all__) == {"__version__", "DEPTH_MODELS", "MODEL_NAMES", *_LAZY}
@@ -56,7 +60,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from diaglin import data
     from diaglin.flow import GFResult, gradient_flow
-    from diaglin.gd import GDResult, IterateStats, Trajectory, run_gd
+    from diaglin.gd import run_gd
     from diaglin.models import DiagonalModel, get_model
+    from diaglin.results import GDResult, IterateStats, Trajectory
+    from diaglin.schedules import Phase, Schedule
+    from diaglin.sgd import run_sgd
     from diaglin.spectrum import SharpnessResult, hessian, sharpness
     from diaglin.status import FlowStatus, Status

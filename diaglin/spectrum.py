@@ -106,7 +106,7 @@ def sharpness(model, theta, X, y, *, method: str = "auto", tol: float = 1e-12) -
     else:
         lo, hi = _lanczos(model, tile, X, y, tol)
     tr = np.empty(tile.shape[2])
-    nm.trace_batch(model.kind, model.depth, tile, X, y, A, tr)
+    nm.trace_batch(model.kind, model.depth, tile, X, y, np.ascontiguousarray(np.diagonal(A)), tr)
     top_abs = np.maximum(np.abs(lo), np.abs(hi))
     if th.ndim == 1:
         return SharpnessResult(float(top_abs[0]), float(hi[0]), float(lo[0]), float(tr[0]))

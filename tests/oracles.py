@@ -115,3 +115,53 @@ def hessian_fd(name: str, theta, X, y, depth: int = 2, h: float = 1e-5) -> np.nd
             for e in np.eye(theta.size)]  # fmt: skip
     H = np.array(cols)
     return (H + H.T) / 2
+
+
+def sgd_reference(name, X, y, schedule, theta0, seed, *, max_steps, batch, label_noise,
+                  diverge_factor=1e8, depth=2):  # fmt: skip
+    """One stochastic run by the contract of diaglin.run_sgd, as a plain loop: at step k draw
+    ``batch`` distinct rows by Floyd's algorithm from the run's counter-based stream, add label
+    noise sigma_k xi to their targets, step on the batch loss with eta_k; stop at max_steps or
+    when the batch loss is non-finite or above diverge_factor · max(L(theta0), L(0) + sigma²/2).
+    The random draws come from diaglin.kernels.rng (the stream is the given input here)."""
+    from diaglin.kernels import rng
+
+    n, d = X.shape
+    key = rng.keys(np.array([seed]))[0]  # a uint64 (a Python int may not fit int64)
+    th = np.array(theta0, float)
+    sigma_max = max(p.noise for p in schedule.phases)
+    floor = 0.5 * np.mean(y * y) + 0.5 * sigma_max**2
+    prev = prev_loss = bound = None
+    with np.errstate(all="ignore"):
+        for k in range(max_steps + 1):
+            beta, J = beta_and_jacobian(name, th, d, depth)
+            if bound is None:
+                r_full = X @ beta - y
+                bound = diverge_factor * max(float(r_full @ r_full / (2 * n)), floor)
+            eta, sigma = float(schedule.eta(k)), float(schedule.noise(k))
+            if batch == n:
+                rows = np.arange(n)
+            else:
+                rows = []
+                for t in range(batch):
+                    top = n - batch + t
+                    cand = min(int(rng.uniform(key, k, t) * (top + 1)), top)
+                    rows.append(top if cand in rows else cand)
+                rows = np.array(rows)
+            if sigma == 0:
+                xi = np.zeros(batch)
+            elif label_noise == "gaussian":
+                xi = np.array([rng.normal(key, k, batch + 2 * t) for t in range(batch)])
+            else:
+                xi = np.array([rng.rademacher(key, k, batch + t) for t in range(batch)])
+            r = X[rows] @ beta - (y[rows] + sigma * xi)
+            loss = float(r @ r / (2 * batch))
+            if not loss <= bound:
+                if k > 0 and not np.isfinite(loss):
+                    return Outcome(prev, prev_loss, k - 1, DIVERGED)
+                return Outcome(th, loss, k, DIVERGED)
+            if k == max_steps:
+                return Outcome(th, loss, k, MAX_STEPS)
+            prev, prev_loss = th, loss
+            th = th - eta * (J * (X[rows].T @ r / batch)).reshape(-1)
+    raise AssertionError("unreachable")

@@ -39,6 +39,14 @@ from theory.gf_potentials import (
     potential_limits,
     woodworth_q,
 )
+from theory.late_decay import (
+    MinNormPoint,
+    hessian_trace_formula,
+    label_noise_regularizer,
+    min_norm_point,
+    phase_one_steps,
+    phase_two_steps,
+)
 from theory.n_sample import (
     gauss_newton_weights,
     interpolation_sharpness,
@@ -119,6 +127,13 @@ __all__ = [
     "optimal_eta_two_coordinate",
     "optimum_is_neither_vertex",
     "vertex_is_optimal",
+    # late learning-rate decay (paper 2)
+    "MinNormPoint",
+    "hessian_trace_formula",
+    "label_noise_regularizer",
+    "min_norm_point",
+    "phase_one_steps",
+    "phase_two_steps",
     # n samples
     "gauss_newton_weights",
     "interpolation_sharpness",

@@ -13,6 +13,11 @@ State is double-buffered: a run whose loss turns non-finite reports the previous
 A kernel call advances the runs by a range of steps and saves their state in a ``GDState``, so
 the caller runs a long job as a series of short calls (Python sees Ctrl-C between them) with
 results identical to one long call.
+
+The same driver runs stochastic steps (``stochastic=True``): each run samples ``batch`` rows of X
+without replacement and adds label noise to their targets, with its step size and noise level
+read from its schedule table (``diaglin.schedules``) at every step; the random numbers are
+counter-based (``rng``), a function of the run's key and the step only.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from diaglin.kernels import rng
 from diaglin.models._ops import beta_jt, dbeta_jt
+from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
 
 TILE = 32
 CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
 #: ``out_status`` of a run that has not stopped yet.
 RUNNING = -1
+#: label-noise distributions of the stochastic step
+GAUSSIAN, RADEMACHER = 0, 1
 
 
 class GDState(NamedTuple):
@@ -103,9 +112,91 @@ def _step_tile(kind, depth, X, cur, nxt, r, g, eta, live):
 
 
 @nb.njit(cache=True, inline="always")
+def _schedule_at(sched, b, k):
+    """(step size, label-noise level) of run b at step k from its table (diaglin.schedules)."""
+    i = 0
+    while i < sched.shape[1] - 1 and k >= sched[b, i, END]:
+        i += 1
+    e0 = sched[b, i, ETA0]
+    shape = sched[b, i, SHAPE]
+    end = sched[b, i, END]
+    eta = e0
+    if shape != 0 and end < FOREVER:
+        start = sched[b, i, START]
+        frac = (k - start) / max(end - start, 1.0)
+        e1 = sched[b, i, ETA1]
+        if shape == LINEAR:
+            eta = e0 + (e1 - e0) * frac
+        elif shape == COSINE:
+            eta = e1 + (e0 - e1) * 0.5 * (1.0 + np.cos(np.pi * frac))
+    return eta, sched[b, i, NOISE]
+
+
+@nb.njit(cache=True, inline="always")
+def _sample_rows(key, step, n, m, idx, s):
+    """idx[:, s] = m distinct rows of 0..n-1, uniformly (Floyd's algorithm; m = n: all rows)."""
+    if m == n:
+        for t in range(m):
+            idx[t, s] = t
+        return
+    for t in range(m):
+        top = n - m + t
+        cand = min(int(rng.uniform(key, step, t) * (top + 1)), top)
+        for q in range(t):
+            if idx[q, s] == cand:
+                cand = top
+                break
+        idx[t, s] = cand
+
+
+@nb.njit(cache=True, inline="always")
+def _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, m, xs):
+    """For the sampled rows idx[:, s]: xs[t, :, s] = X[idx[t, s]] (gathered once, so both
+    products read contiguous memory), r = X_B beta - (y_B + noise), loss = |r|²/(2m)."""
+    d = X.shape[1]
+    for t in range(m):
+        for s in range(live):
+            row = idx[t, s]
+            for j in range(d):
+                xs[t, j, s] = X[row, j]
+    for t in range(m):
+        for s in range(live):
+            r[t, s] = -(y[idx[t, s]] + noise[t, s])
+        for j in range(d):
+            for s in range(live):
+                r[t, s] += xs[t, j, s] * beta_jt(kind, depth, cur, j, s)
+    for s in range(live):
+        loss[s] = 0.0
+    for t in range(m):
+        for s in range(live):
+            loss[s] += r[t, s] * r[t, s]
+    for s in range(live):
+        loss[s] /= 2.0 * m
+
+
+@nb.njit(cache=True, inline="always")
+def _batch_step_tile(kind, depth, cur, nxt, r, g, eta, live, m, xs):
+    """g = X_Bᵀ r / m over the sampled rows (xs from ``_batch_residual_tile``) and
+    nxt = cur - eta * J ⊙ g, one coordinate at a time (g[j] is used while it is hot)."""
+    K, d = cur.shape[0], cur.shape[1]
+    for j in range(d):
+        for s in range(live):
+            g[j, s] = 0.0
+        for t in range(m):
+            for s in range(live):
+                g[j, s] += xs[t, j, s] * r[t, s]
+        for s in range(live):
+            g[j, s] /= m
+        for k in range(K):
+            for s in range(live):
+                nxt[k, j, s] = cur[k, j, s] - eta[s] * dbeta_jt(kind, depth, cur, k, j, s) * g[j, s]
+
+
+@nb.njit(cache=True, inline="always")
 def _drive(
-    kind, depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
-    eps, max_steps, diverge_factor, record_every, rec_theta, grad_hist, avg_k,
+    kind, depth, stochastic, X, y, etas, sgd, rule,
+    st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+    record_every, rec_theta, grad_hist, avg_k,
     out_theta, out_loss, out_steps, out_status, out_avg, w0, width,
 ):  # fmt: skip
     """The one driver loop: runs w0 .. w0+width-1 of the batch, stopping, recording, statuses.
@@ -114,15 +205,29 @@ def _drive(
     step counter reaches ``step_end``, then saves their state (the ``st_*`` arrays of a
     ``GDState``) so a later call with step0 = step_end continues them exactly: a run does the
     same floating-point operations whatever the chunking.
+
+    Full-batch GD (``stochastic`` False): step size etas[b]; the loss is the full training loss.
+    Stochastic: step size and noise from the run's schedule table, ``batch`` sampled rows, and
+    the loss tested for divergence is that of the noisy batch. Either way the divergence bound
+    is diverge_factor · max(L(theta_0), loss_floor) with L(theta_0) the full training loss.
+
+    Read-only inputs come in tuples (CPython passes a call of more than 30 arguments as *args,
+    which numba cannot inline): sgd = (sched, keys, batch, noise_kind) and the stopping rule
+    rule = (eps, max_steps, diverge_factor, loss_floor).
     """
+    sched, keys, batch, noise_kind = sgd
+    eps, max_steps, diverge_factor, loss_floor = rule
     K, d, B = st_theta.shape
     n = X.shape[0]
     record_grads = grad_hist.shape[1] > 0
     cur = np.empty((K, d, width))
     nxt = np.empty((K, d, width))  # after the swap at the end of a step: the previous iterate
     beta = np.empty((d, width))
-    r = np.empty((n, width))
+    r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
     g = np.empty((d, width))
+    idx = np.empty((batch if stochastic else 1, width), dtype=np.int64)
+    noise = np.empty((batch if stochastic else 1, width))
+    xs = np.empty((batch if stochastic else 1, d if stochastic else 1, width))
     loss = np.empty(width)
     prev_loss = np.empty(width)
     bound = np.empty(width)
@@ -149,10 +254,25 @@ def _drive(
         live += 1
     step = step0
     while live > 0 and step < step_end:
-        _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
-        if step == 0:
+        if step == 0:  # the bound is set by the full training loss at theta_0
+            _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
             for s in range(live):
-                bound[s] = diverge_factor * max(loss[s], eps)
+                bound[s] = diverge_factor * max(loss[s], loss_floor)
+        if stochastic:
+            for s in range(live):
+                b = run[s]
+                eta[s], sigma = _schedule_at(sched, b, step)
+                _sample_rows(keys[b], step, n, batch, idx, s)
+                for t in range(batch):
+                    if sigma == 0.0:
+                        noise[t, s] = 0.0
+                    elif noise_kind == GAUSSIAN:
+                        noise[t, s] = sigma * rng.normal(keys[b], step, batch + 2 * t)
+                    else:
+                        noise[t, s] = sigma * rng.rademacher(keys[b], step, batch + t)
+            _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, batch, xs)
+        else:
+            _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
         if record_every > 0 and step % record_every == 0:
             slot = step // record_every
             for s in range(live):
@@ -205,8 +325,11 @@ def _drive(
                 _move(nxt, last, s)
                 for q in range(ring.shape[0]):
                     _move(ring[q], last, s)
-                for i in range(n):
+                for i in range(r.shape[0]):
                     r[i, s] = r[i, last]
+                for i in range(idx.shape[0]):
+                    idx[i, s] = idx[i, last]
+                _move(xs, last, s)
                 loss[s] = loss[last]
                 prev_loss[s] = prev_loss[last]
                 bound[s] = bound[last]
@@ -215,7 +338,10 @@ def _drive(
             live -= 1
         if live == 0:
             break
-        _step_tile(kind, depth, X, cur, nxt, r, g, eta, live)
+        if stochastic:
+            _batch_step_tile(kind, depth, cur, nxt, r, g, eta, live, batch, xs)
+        else:
+            _step_tile(kind, depth, X, cur, nxt, r, g, eta, live)
         if record_grads:
             for s in range(live):
                 for j in range(d):
@@ -239,44 +365,51 @@ def _drive(
                         st_ring[q, k, j, b] = ring[q, k, j, s]
 
 
-def _make_kernel(kind: int):
-    """The GD kernel specialised to one model. ``kind`` is a compile-time constant here, so
-    the model's formulas inline into the loops and vectorise (a run-time switch costs ~20%).
-    Numba caches each closure separately (keyed by its closure values).
+def _make_kernel(kind: int, stochastic: bool):
+    """The GD (or, if ``stochastic``, the mini-batch / label-noise) kernel specialised to one
+    model. ``kind`` and ``stochastic`` are compile-time constants here, so the model's formulas
+    inline into the loops and vectorise (a run-time switch costs ~20%) and the other step's
+    code is dropped. Numba caches each closure separately (keyed by its closure values).
 
     Contract: ``st_*`` are the arrays of a ``GDState`` (tile layout; passed one by one: numba's
     parallel lowering loses writes made through a tuple's arrays); runs with out_status ==
-    RUNNING advance from step ``step0`` until they stop or reach step ``step_end`` (call again with
-    step0 = step_end to continue; a run stops at the latest at step max_steps). Outputs are
-    indexed by run: out_theta (B, K, d), out_loss, out_steps, out_status (B,), out_avg (B, K, d)
-    when avg_k > 0. rec_theta (B, T, K, d) gets theta_k for k % record_every == 0 when
-    record_every > 0; grad_hist (B, S, d) gets g_k = Xᵀ(X beta_k - y)/n for k < steps when S > 0.
+    RUNNING advance from step ``step0`` until they stop or reach step ``step_end`` (call again
+    with step0 = step_end to continue; a run stops at the latest at step max_steps). GD reads
+    etas (B,); the stochastic step reads sgd = (sched (B, S, 6) (``diaglin.schedules``), keys
+    (B,) uint64 (``rng.keys``), batch, noise_kind (GAUSSIAN / RADEMACHER)); the other's inputs
+    are ignored. rule = (eps, max_steps, diverge_factor, loss_floor): see ``_drive``. Outputs
+    are indexed by run: out_theta (B, K, d), out_loss, out_steps, out_status (B,), out_avg
+    (B, K, d) when avg_k > 0. rec_theta (B, T, K, d) gets theta_k for
+    k % record_every == 0 when record_every > 0; grad_hist (B, S, d) gets the gradient in beta
+    space of step k (full: Xᵀ(X beta_k - y)/n; stochastic: that of the noisy batch) for k < steps
+    when S > 0.
     """
 
     @nb.njit(parallel=True, cache=True)
     def gd(
-        depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
-        eps, max_steps, diverge_factor, record_every, rec_theta, grad_hist, avg_k,
+        depth, X, y, etas, sgd, rule,
+        st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+        record_every, rec_theta, grad_hist, avg_k,
         out_theta, out_loss, out_steps, out_status, out_avg,
     ):  # fmt: skip
         """Tiles of TILE runs spread over threads; every loop vectorised across runs."""
         B = st_theta.shape[2]
         for tile in nb.prange((B + TILE - 1) // TILE):
             _drive(
-                kind, depth, X, y, etas, st_theta, st_prev, st_prev_loss, st_bound, st_ring,
-                step0, step_end, eps, max_steps, diverge_factor, record_every, rec_theta,
-                grad_hist, avg_k, out_theta, out_loss, out_steps, out_status, out_avg,
-                tile * TILE, TILE,
+                kind, depth, stochastic, X, y, etas, sgd, rule,
+                st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+                record_every, rec_theta, grad_hist, avg_k,
+                out_theta, out_loss, out_steps, out_status, out_avg, tile * TILE, TILE,
             )  # fmt: skip
 
     return gd
 
 
-_KERNELS: dict[int, object] = {}
+_KERNELS: dict[tuple[int, bool], object] = {}
 
 
-def gd_kernel(kind: int):
-    """The (lazily built) GD kernel specialised to model ``kind``."""
-    if kind not in _KERNELS:
-        _KERNELS[kind] = _make_kernel(kind)
-    return _KERNELS[kind]
+def gd_kernel(kind: int, stochastic: bool = False):
+    """The (lazily built) kernel specialised to model ``kind`` and the step type."""
+    if (kind, stochastic) not in _KERNELS:
+        _KERNELS[kind, stochastic] = _make_kernel(kind, stochastic)
+    return _KERNELS[kind, stochastic]

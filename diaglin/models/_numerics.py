@@ -120,8 +120,8 @@ def hvp_run(kind, depth, th, t, X, g, v, out):
 
 
 @nb.njit(**_JIT)
-def trace_run(kind, depth, th, t, X, y, A):
-    """tr d²L of run t, in O(K d + n d)."""
+def trace_run(kind, depth, th, t, X, y, a_diag):
+    """tr d²L of run t, in O(K d + n d); a_diag = diag(Xᵀ X / n)."""
     K = th.shape[0]
     n, d = X.shape
     g = np.empty(d)
@@ -130,7 +130,7 @@ def trace_run(kind, depth, th, t, X, y, A):
     for k in range(K):
         for j in range(d):
             jk = dbeta_jt(kind, depth, th, k, j, t)
-            s += jk * jk * A[j, j] + g[j] * d2beta_jt(kind, depth, th, k, k, j, t)
+            s += jk * jk * a_diag[j] + g[j] * d2beta_jt(kind, depth, th, k, k, j, t)
     return s
 
 
@@ -160,10 +160,10 @@ def hessian_batch(kind, depth, th, X, y, A, out):
 
 
 @nb.njit(**_JIT)
-def trace_batch(kind, depth, th, X, y, A, out):
-    """out[t] = tr d²L of run t."""
+def trace_batch(kind, depth, th, X, y, a_diag, out):
+    """out[t] = tr d²L of run t; a_diag = diag(Xᵀ X / n)."""
     for t in range(th.shape[2]):
-        out[t] = trace_run(kind, depth, th, t, X, y, A)
+        out[t] = trace_run(kind, depth, th, t, X, y, a_diag)
 
 
 @nb.njit(**_JIT)

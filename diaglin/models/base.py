@@ -95,6 +95,15 @@ class DiagonalModel:
         nm.hessian_batch(self.kind, self.depth, tile, X, y, X.T @ X / X.shape[0], out)
         return out[0] if th.ndim == 1 else out
 
+    def hessian_trace(self, theta, X, y):
+        """tr ∇²L = Σ_kj (∂β_j/∂θ_kj)² (XᵀX/n)_jj + Σ_j g_j Σ_k ∂²β_j/∂θ_kj² in O(P + n d):
+        a float, or (B,) for a batch."""
+        th, X, y = self._prepare(theta, X, y)
+        tile = self.to_tile(th)
+        out = np.empty(tile.shape[2])
+        nm.trace_batch(self.kind, self.depth, tile, X, y, (X * X).mean(axis=0), out)
+        return float(out[0]) if th.ndim == 1 else out
+
     def hvp(self, theta, X, y, v) -> np.ndarray:
         """(d²L) v without forming the Hessian; theta and v of shape (P,)."""
         th, X, y = self._prepare(theta, X, y)

@@ -9,8 +9,7 @@ from oracles import beta_and_jacobian, gd_reference, one_point_gf_path_sharpness
 from scipy.optimize import brentq
 
 import diaglin as dl
-from diaglin import Status
-from diaglin import gd as gd_module
+from diaglin import Status, driver
 
 
 def gf_limit_one_point(x, y, alpha):
@@ -185,8 +184,8 @@ def test_chunked_kernel_calls_change_nothing(monkeypatch):
     kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, record_grads=True)
     whole = dl.run_gd(m, X, y, etas, th0, **kw)
     calls = []
-    monkeypatch.setattr(gd_module, "_FIRST_CHUNK_WORK", 1)  # first call: one step
-    monkeypatch.setattr(gd_module, "CHUNK_SECONDS", 1e-5)  # then tiny chunks
+    monkeypatch.setattr(driver, "_FIRST_CHUNK_WORK", 1)  # first call: one step
+    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-5)  # then tiny chunks
     pieces = dl.run_gd(m, X, y, etas, th0, progress=calls.append, **kw)
     assert len(calls) > 50 and calls == sorted(calls) and calls[-1] <= 3000
     for field in ("theta", "steps", "status", "loss"):
@@ -199,7 +198,7 @@ def test_chunked_kernel_calls_change_nothing(monkeypatch):
 def test_an_exception_between_chunks_stops_the_run(monkeypatch):
     ds = dl.data.one_point(5, seed=0)
     m = dl.get_model("ww")
-    monkeypatch.setattr(gd_module, "CHUNK_SECONDS", 1e-4)
+    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-4)
     seen = []
 
     def interrupt(step):
@@ -294,6 +293,6 @@ def test_memory_estimate_bounds_what_run_gd_allocates():
         dl.run_gd(m, ds.X, ds.y, etas, th0, max_steps=400, average_last=avg, record_every=rec)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        est = gd_module.memory_bytes(B, 6, 30, m.n_blocks, max_steps=400, record_every=rec,
+        est = driver.memory_bytes(B, 6, 30, m.n_blocks, max_steps=400, record_every=rec,
                                      average_last=avg)  # fmt: skip
         assert 0.8 * peak <= est <= 2.5 * peak, (name, est, peak)

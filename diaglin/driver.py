@@ -1,0 +1,178 @@
+"""The Python side of the one driver loop shared by ``run_gd`` and ``run_sgd``: lay the batch
+out for the kernels, run them in short calls (Ctrl-C acts between calls), and gather the final
+statistics, averages, trajectories and gradient history into a ``GDResult``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from diaglin.kernels.blas import gd_blas
+from diaglin.kernels.tile import RUNNING, GDState, gd_kernel
+from diaglin.models import DiagonalModel
+from diaglin.results import GDResult, IterateStats, Trajectory
+from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
+
+#: ``path="auto"`` switches from the tile kernel to the BLAS path at this n·d
+#: (benchmarks/bench_gd.py: tile wins at n·d = 2000, BLAS at n·d = 2·10⁵).
+BLAS_MIN_ND = 20_000
+#: Largest B · max_steps · d allowed for ``record_grads`` (float64 entries).
+GRAD_HISTORY_MAX = 50_000_000
+#: The tile kernel runs in calls of about this many seconds (Ctrl-C acts between calls).
+CHUNK_SECONDS = 0.25
+#: Work (run · step · (n·d + K·d) updates) of the first call, before any timing is known.
+_FIRST_CHUNK_WORK = 2_000_000
+
+
+def run_batch(
+    model: DiagonalModel,
+    X: np.ndarray,
+    y: np.ndarray,
+    theta0: np.ndarray,
+    *,
+    etas: np.ndarray,
+    eps: float,
+    max_steps: int,
+    diverge_factor: float,
+    record_every: int,
+    record_grads: bool,
+    average_last: int,
+    path: str,
+    stats: str,
+    progress: Callable[[int], None] | None,
+    config: dict,
+    loss_floor: float | None = None,
+    sgd: tuple | None = None,
+) -> GDResult:
+    """Run B = len(etas) runs from theta0 ((P,) or (B, P), validated) and collect the result.
+
+    Full-batch GD with step sizes ``etas`` unless ``sgd = (sched (B, S, 6), keys (B,) uint64,
+    batch, noise_kind)`` (then ``etas`` are only reported). The divergence bound is
+    diverge_factor · max(L(theta0), loss_floor) (default loss_floor: eps).
+    """
+    B, (n, d), K = etas.size, X.shape, model.n_blocks
+    if record_grads and B * max_steps * d > GRAD_HISTORY_MAX:
+        raise ValueError(
+            f"record_grads needs B*max_steps*d = {B * max_steps * d} floats "
+            f"(limit {GRAD_HISTORY_MAX}); lower max_steps or the batch"
+        )
+    if sgd is not None and path == "blas":
+        raise ValueError("path must be 'tile' or 'auto' for stochastic steps")
+    if path == "auto":
+        path = "blas" if sgd is None and n * d >= BLAS_MIN_ND else "tile"
+    start = np.broadcast_to(theta0, (B, K * d))
+    # Runs with similar η stop at similar times: grouping them keeps tiles full.
+    order = np.argsort(-etas, kind="stable") if sgd is None else np.arange(B)
+    tile0 = model.to_tile(start[order])
+    T = max_steps // record_every + 1 if record_every else 0
+    rec = np.full((B, T, K, d) if T else (1, 1, 1, 1), np.nan)
+    grads = np.zeros((B, max_steps, d) if record_grads else (1, 0, 1))
+    out_theta = np.empty((B, K, d))
+    out_avg = np.empty((B, K, d) if average_last else (1, 1, 1))
+    out_loss, out_steps = np.empty(B), np.empty(B, np.int64)
+    out_status = np.full(B, RUNNING, np.int8)
+    outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
+    floor = eps if loss_floor is None else loss_floor
+    if path == "tile":
+        kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
+        stochastic = sgd if sgd is not None else _NO_SGD
+        rule = (float(eps), int(max_steps), float(diverge_factor), float(floor))
+        sorted_etas = etas[order]
+
+        def advance(step0: int, step_end: int) -> None:
+            kernel(model.depth, X, y, sorted_etas, stochastic, rule, *state, step0, step_end,
+                   record_every, rec, grads, average_last, *outputs)  # fmt: skip
+
+        in_chunks(advance, max_steps, out_status, B * (n + K) * d, progress)
+    else:
+        gd_blas(model.kind, model.depth, X, y, etas[order], tile0, eps, max_steps,
+                diverge_factor, record_every, rec, grads, average_last, *outputs,
+                progress=progress)  # fmt: skip
+
+    inv = np.empty(B, np.int64)
+    inv[order] = np.arange(B)
+    final = IterateStats.at(model, out_theta[inv].reshape(B, K * d), X, y, stats)
+    averaged = None
+    if average_last:
+        averaged = IterateStats.at(model, out_avg[inv].reshape(B, K * d), X, y, stats)
+    trajectory = None
+    if T:
+        theta_rec = rec[inv].reshape(B, T, K * d)
+        trajectory = Trajectory(np.arange(T) * record_every,
+                                IterateStats.of_rows(model, theta_rec, X, y, stats))  # fmt: skip
+    return GDResult(
+        etas=etas,
+        steps=out_steps[inv],
+        status=out_status[inv],
+        final=final,
+        averaged=averaged,
+        trajectory=trajectory,
+        grad_history=grads[inv] if record_grads else None,
+        config={**config, "path": path, "stats": stats},
+    )
+
+
+#: the stochastic kernel inputs that full-batch GD passes (and ignores)
+_NO_SGD = (np.zeros((1, 1, 6)), np.zeros(1, np.uint64), 1, 0)
+
+
+def in_chunks(
+    advance: Callable[[int, int], None],
+    max_steps: int,
+    status: np.ndarray,
+    work_per_step: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Call ``advance(step0, step_end)`` on consecutive step ranges until every run has stopped
+    (a run stops at step max_steps at the latest), each range sized to take about
+    CHUNK_SECONDS (the first call, which may include compilation, is not used for timing)."""
+    step = 0
+    chunk = max(1, _FIRST_CHUNK_WORK // max(work_per_step, 1))
+    timed = False
+    while step <= max_steps and (status == RUNNING).any():
+        end = min(step + chunk, max_steps + 1)
+        t0 = time.perf_counter()
+        advance(step, end)
+        elapsed = time.perf_counter() - t0
+        if timed:
+            scale = CHUNK_SECONDS / max(elapsed, 1e-6)
+            chunk = max(1, int(chunk * min(max(scale, 0.25), 8.0)))
+        timed = True
+        step = end
+        if progress is not None:
+            progress(min(step, max_steps))
+    if (status == RUNNING).any():  # pragma: no cover - a kernel contract violation
+        raise RuntimeError("GD kernel left runs without a status")
+
+
+def memory_bytes(
+    n_runs: int,
+    n: int,
+    d: int,
+    n_blocks: int,
+    *,
+    max_steps: int,
+    record_every: int = 0,
+    record_grads: bool = False,
+    average_last: int = 0,
+) -> int:
+    """Estimated peak bytes ``run_gd`` / ``run_sgd`` allocate for B = n_runs runs with
+    P = n_blocks·d parameters (float64; checked against ``tracemalloc`` in the tests):
+    B·P·(6 + [K > 0]·(4 + K)) for the start, the kernel state and the statistics (K =
+    average_last), the trajectory B·T·(P + 4)·3 (T = max_steps // record_every + 1), the
+    gradient history B·max_steps·d, and the dense Hessian chunks of the final statistics
+    (twice: eigvalsh copies them)."""
+    B, P = int(n_runs), int(n_blocks) * int(d)
+    floats = B * P * (6 + (4 + average_last if average_last else 0)) + B * (2 * d + 24)
+    rows = B  # iterates whose statistics are computed at once
+    if record_every:
+        rows = B * (max_steps // record_every + 1)
+        floats += 3 * rows * (P + 4)
+    if record_grads:
+        floats += B * max_steps * d
+    if P <= DENSE_MAX_P:
+        floats += 2 * dense_chunk_entries(rows, P)  # the Hessians and eigvalsh's copy
+    return 8 * floats + n * d * 16

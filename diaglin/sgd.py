@@ -1,0 +1,116 @@
+"""``run_sgd``: B independent stochastic runs — mini-batch SGD, label-noise SGD (or GD) with a
+learning-rate schedule — on one data set, in the same batched kernel as ``run_gd``.
+
+At step k run b draws ``batch_size`` distinct rows B_k of X uniformly, adds label noise
+σ_k ξ_i to their targets (ξ Gaussian or Rademacher, fresh every step; σ_k from the schedule's
+phase) and steps on that batch's loss:
+
+    θ_{k+1} = θ_k − η_k ∇_θ 1/(2m) Σ_{i∈B_k} (⟨x_i, β(θ_k)⟩ − y_i − σ_k ξ_i)²,   m = batch_size,
+
+η_k from the run's ``Schedule``. A run goes to ``max_steps`` (there is no convergence stop: the
+noisy batch loss does not measure convergence) unless it diverges: its batch loss turns
+non-finite or exceeds diverge_factor · max(L(θ0), L(0) + max σ²/2) (L the full clean loss).
+The randomness is counter-based, keyed by the run's seed: a run's result is bitwise the same
+alone, in any batch, with any thread count and however the steps are chunked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from diaglin import _validate as V
+from diaglin._version import __version__
+from diaglin.driver import run_batch
+from diaglin.kernels import rng
+from diaglin.kernels.tile import GAUSSIAN, RADEMACHER
+from diaglin.models import get_model
+from diaglin.results import STATS, GDResult
+from diaglin.schedules import Schedule, stack_tables
+
+#: label-noise distributions
+NOISES = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
+#: counter-based draws per step and run (2^16) / draws per sampled row (index + 2 normals)
+_MAX_BATCH = 65_536 // 3
+
+
+def run_sgd(
+    model,
+    X,
+    y,
+    schedules: Schedule | Sequence[Schedule],
+    theta0,
+    *,
+    seeds,
+    max_steps: int,
+    batch_size: int = 1,
+    label_noise: str = "gaussian",
+    record_every: int = 0,
+    record_grads: bool = False,
+    average_last: int = 0,
+    diverge_factor: float = 1e8,
+    stats: str = "all",
+    progress: Callable[[int], None] | None = None,
+) -> GDResult:
+    """Run B stochastic runs in one batched kernel (see the module docstring).
+
+    Args:
+        model: a ``DiagonalModel`` or its name.  X, y: clean training data (n, d), (n,).
+        schedules: one ``Schedule`` for every run, or one per run (B).
+        theta0: start (P,) shared by every run, or (B, P) one per run.
+        seeds: one integer >= 0 per run (B,), or one for a single run. B is the common length
+            of schedules, seeds and theta0's rows (any of them may be shared).
+        max_steps: every run that does not diverge does exactly this many steps.
+        batch_size: rows per step, drawn without replacement (batch_size = n: full batch).
+        label_noise: "gaussian" (ξ ~ N(0, 1)) or "rademacher" (ξ = ±1).
+        record_every, record_grads, average_last, diverge_factor, stats, progress: as in
+            ``run_gd``; the recorded gradient is that of the noisy batch.
+
+    Returns a ``GDResult``: status MAX_STEPS or DIVERGED; ``etas`` are the step sizes at step 0;
+    ``final`` (and the trajectory) measure the clean full-batch loss.
+    """
+    model = get_model(model)
+    X, y = V.check_data(X, y)
+    n, d = X.shape
+    scheds = [schedules] if isinstance(schedules, Schedule) else list(schedules)
+    if not scheds or not all(isinstance(s, Schedule) for s in scheds):
+        raise ValueError("schedules must be a Schedule or a non-empty sequence of them")
+    seeds = np.atleast_1d(np.asarray(seeds))
+    if seeds.ndim != 1 or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+        raise ValueError(f"seeds must be integers >= 0, one per run, got {seeds!r}")
+    th = V.as_finite_array("theta0", theta0, (1, 2))
+    sizes = {len(scheds), seeds.size, th.shape[0] if th.ndim == 2 else 1} - {1}
+    if len(sizes) > 1:
+        raise ValueError(f"schedules ({len(scheds)}), seeds ({seeds.size}) and theta0 rows "
+                         "must have one common length (or 1)")  # fmt: skip
+    B = sizes.pop() if sizes else 1
+    theta0 = V.check_theta(th, model.n_params(d), n_runs=B)
+    scheds = scheds * B if len(scheds) == 1 else scheds
+    seeds = np.broadcast_to(seeds, (B,)).astype(np.int64)
+    max_steps = V.check_int("max_steps", max_steps, 0)
+    batch_size = V.check_int("batch_size", batch_size, 1)
+    if batch_size > min(n, _MAX_BATCH):
+        raise ValueError(f"batch_size must be <= n = {n} (and <= {_MAX_BATCH}), got {batch_size}")
+    if label_noise not in NOISES:
+        raise ValueError(f"label_noise must be one of {tuple(NOISES)}, got {label_noise!r}")
+    if stats not in STATS:
+        raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+    diverge_factor = V.check_positive("diverge_factor", diverge_factor)
+    sigma = max(s.max_noise for s in scheds)
+    floor = 0.5 * float(np.mean(y * y)) + 0.5 * sigma**2  # L(0) and the noise's own loss
+    etas = np.array([float(s.eta(0)) for s in scheds])
+    config = dict(
+        model=model.name, depth=model.depth, n=n, d=d, max_steps=max_steps,
+        batch_size=batch_size, label_noise=label_noise, seeds=seeds.tolist(),
+        schedules=[[vars(p) for p in s.phases] for s in scheds],
+        diverge_factor=diverge_factor, record_every=record_every, average_last=average_last,
+        backend="cpu", version=__version__,
+    )  # fmt: skip
+    sgd = (stack_tables(scheds), rng.keys(seeds), batch_size, NOISES[label_noise])
+    return run_batch(
+        model, X, y, theta0, etas=etas, eps=0.0, max_steps=max_steps,
+        diverge_factor=diverge_factor, record_every=V.check_int("record_every", record_every, 0),
+        record_grads=record_grads, average_last=V.check_int("average_last", average_last, 0),
+        path="tile", stats=stats, progress=progress, config=config, loss_floor=floor, sgd=sgd,
+    )  # fmt: skip
