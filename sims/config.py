@@ -175,6 +175,25 @@ class SweepConfig:
             kw["model_kwargs"] = tuple(tuple(p) for p in kw["model_kwargs"])
         return cls(**kw)
 
+    # --- what the sweep executor needs of an experiment (see sims.sweep.Experiment) -------
+    def compute(self, point: GridPoint, *, progress=None):
+        """Compute one grid point (``sims.point.compute_point``)."""
+        from sims.point import compute_point
+
+        return compute_point(self, point, progress=progress)
+
+    def decode(self, point: GridPoint, arrays: dict):
+        """A cached point's result from its arrays."""
+        from sims.results import PointResult
+
+        return PointResult.from_arrays(point, arrays)
+
+    def memory_bytes(self, point: GridPoint) -> tuple[int, int]:
+        """(bytes while computing the point, bytes of its result)."""
+        from sims.point import point_memory_bytes
+
+        return point_memory_bytes(self, point)
+
     def point_spec(self, point: GridPoint) -> dict:
         """The full description of one grid point's computation (what its cache key hashes):
         every field, with the grid axes replaced by this point's values."""
@@ -186,8 +205,10 @@ class SweepConfig:
         return spec
 
 
-def point_key(config: SweepConfig, point: GridPoint, versions: dict[str, str]) -> str:
-    """sha256 (hex, 24 chars) of the point's spec, the package versions and the cache format."""
-    payload = {"spec": config.point_spec(point), "versions": versions, "format": CACHE_FORMAT}
+def point_key(config, point, versions: dict[str, str]) -> str:
+    """sha256 (hex, 24 chars) of the experiment type, the point's spec, the package versions and
+    the cache format (``config``: any experiment, e.g. a SweepConfig)."""
+    payload = {"experiment": type(config).__name__, "spec": config.point_spec(point),
+               "versions": versions, "format": CACHE_FORMAT}  # fmt: skip
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:24]

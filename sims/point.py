@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from diaglin import IterateStats, data, get_model, gradient_flow, run_gd
-from diaglin.gd import memory_bytes
+from diaglin.driver import memory_bytes
 from sims.config import GridPoint, SweepConfig
 from sims.results import FlowSummary, PointResult, ReferenceRun
 
@@ -32,7 +32,7 @@ def _n_runs(config: SweepConfig) -> int:
 
 
 def point_memory_bytes(config: SweepConfig, point: GridPoint) -> tuple[int, int]:
-    """(bytes while computing the point, bytes of its result): ``diaglin.gd.memory_bytes`` of
+    """(bytes while computing the point, bytes of its result): ``diaglin.driver.memory_bytes`` of
     its ``run_gd`` call, and the kept final (and averaged) statistics."""
     K = get_model(config.model, **config.model_options()).n_blocks
     B, P = _n_runs(config), K * point.d

@@ -104,10 +104,11 @@ class PointResult:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """A finished sweep: its config and one :class:`PointResult` per grid point (grid order)."""
+    """A finished sweep: its config and one result per grid point (grid order):
+    :class:`PointResult` s for a ``SweepConfig``, ``DecayResult`` s for a ``DecayConfig``."""
 
     config: SweepConfig
-    points: tuple[PointResult, ...]
+    points: tuple
 
     def __len__(self) -> int:
         return len(self.points)

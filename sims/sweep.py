@@ -1,6 +1,10 @@
 """Run a sweep: look every grid point up in the cache, compute the missing ones, store each as
 soon as it is done (so an interrupted sweep resumes where it stopped).
 
+A sweep is any ``Experiment``: a frozen config with grid points that knows how to compute one
+point, how to describe it (the cache key) and how to rebuild a cached result — the learning-rate
+sweeps of ``SweepConfig`` and the late-decay runs of ``DecayConfig`` alike.
+
 The executor is the seam for other schedulers (e.g. a future Dask ``--scheduler ADDRESS``): any
 callable that maps a function over grid points and yields results in order will do.
 """
@@ -13,19 +17,38 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from sims.cache import DEFAULT_CACHE_DIR, CacheMiss, ResultCache, prepare_dir
-from sims.config import GridPoint, SweepConfig, point_key
-from sims.point import compute_point, point_memory_bytes
+from sims.config import point_key
 from sims.provenance import versions
-from sims.results import PointResult, SweepResult
+from sims.results import SweepResult
 
-#: compute one grid point: runner(config, point, progress=callback) -> PointResult, where the
+
+class Experiment(Protocol):
+    """What ``run_sweep`` needs of a sweep's config (a frozen dataclass)."""
+
+    data_seed: int
+
+    def points(self) -> tuple: ...  # grid points, each with .index and .label
+
+    def point_spec(self, point) -> dict: ...  # everything that determines its numbers
+
+    def to_dict(self) -> dict: ...
+
+    def compute(self, point, *, progress=None) -> Any: ...  # a result with .to_arrays()
+
+    def decode(self, point, arrays: dict) -> Any: ...  # the cached result back
+
+    def memory_bytes(self, point) -> tuple[int, int]: ...  # (while computing, result)
+
+
+#: compute one grid point: runner(config, point, progress=callback) -> result, where the
 #: runner calls ``progress(text)`` now and then with what it is doing.
-Runner = Callable[..., PointResult]
+Runner = Callable[..., Any]
 #: map a one-argument function over grid points, yielding results in input order.
-PointFn = Callable[[GridPoint], PointResult]
-Executor = Callable[[PointFn, Sequence[GridPoint]], Iterator[PointResult]]
+PointFn = Callable[[Any], Any]
+Executor = Callable[[PointFn, Sequence[Any]], Iterator[Any]]
 
 
 class CacheWarning(UserWarning):
@@ -53,7 +76,7 @@ class SweepInterrupted(KeyboardInterrupt):
                 f"{self.cache_dir}; run the same command again to resume from there")  # fmt: skip
 
 
-def serial_executor(fn: PointFn, points: Sequence[GridPoint]) -> Iterator[PointResult]:
+def serial_executor(fn: PointFn, points: Sequence) -> Iterator:
     """In-process executor: ``fn(p)`` for each point in turn (numba parallelises inside)."""
     for p in points:
         yield fn(p)
@@ -73,20 +96,20 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(config: SweepConfig, points: Sequence[GridPoint]) -> int:
+def check_memory(config: Experiment, points: Sequence) -> int:
     """The estimated peak memory of computing ``points`` (the largest point's working set plus
     every point's result, which the sweep keeps); raises :class:`SweepTooLarge` with the
     estimate when the machine has less available."""
     if not points:
         return 0
-    per_point = [point_memory_bytes(config, p) for p in points]
+    per_point = [config.memory_bytes(p) for p in points]
     need = max(work for work, _ in per_point) + sum(kept for _, kept in per_point)
     have = available_memory()
     if have is not None and need > have:
         raise SweepTooLarge(
             f"this sweep needs an estimated {need / 2**30:.1f} GiB of memory "
-            f"({len(points)} grid point(s) of {config.n_etas} step sizes), but only "
-            f"{have / 2**30:.1f} GiB is available: use fewer step sizes (--n-etas) or grid points"
+            f"({len(points)} grid point(s)), but only {have / 2**30:.1f} GiB is available: "
+            "use fewer runs per point (e.g. --n-etas) or fewer grid points"
         )
     return need
 
@@ -105,8 +128,10 @@ class _CompileNotice:
             def on_start(inner, _event):  # noqa: N805
                 if not self.said:
                     self.said = True
-                    self.say("compiling the Numba kernels (first use in this environment, "
-                             "about 30 s on 2 cores; later runs load them from the cache)")
+                    self.say(
+                        "compiling the Numba kernels (first use in this environment, "
+                        "about 30 s on 2 cores; later runs load them from the cache)"
+                    )
 
             def on_end(inner, _event):  # noqa: N805
                 pass
@@ -115,11 +140,15 @@ class _CompileNotice:
             yield
 
 
+def _compute(config: Experiment, point, *, progress=None):
+    return config.compute(point, progress=progress)
+
+
 def run_sweep(
-    config: SweepConfig,
+    config: Experiment,
     *,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
-    runner: Runner = compute_point,
+    runner: Runner = _compute,
     executor: Executor = serial_executor,
     progress: bool = True,
 ) -> SweepResult:
@@ -145,7 +174,7 @@ def run_sweep(
                           "new ones are not stored", CacheWarning, stacklevel=2)  # fmt: skip
     vers = versions()
     keys = [point_key(config, p, vers) for p in points]
-    done: dict[int, PointResult] = {}
+    done: dict[int, Any] = {}
     if cache is not None:
         for p, key in zip(points, keys):
             found = cache.load(key, expect=_provenance(config, p, vers))
@@ -154,7 +183,7 @@ def run_sweep(
                               CacheWarning, stacklevel=2)  # fmt: skip
             elif found is not None:
                 try:
-                    done[p.index] = PointResult.from_arrays(p, found)
+                    done[p.index] = config.decode(p, found)
                 except (KeyError, TypeError, ValueError) as exc:
                     warnings.warn(f"cache entry {key}: arrays do not form a result ({exc!r}); "
                                   "recomputing it", CacheWarning, stacklevel=2)  # fmt: skip
@@ -190,12 +219,12 @@ def run_sweep(
     return SweepResult(config, tuple(done[p.index] for p in points))
 
 
-def _provenance(config: SweepConfig, p: GridPoint, vers: dict) -> dict:
+def _provenance(config: Experiment, p, vers: dict) -> dict:
     """The sidecar entries that must match for a cached point to be used."""
     return {"spec": config.point_spec(p), "seed": config.data_seed, "versions": vers,
             "point": p.label}  # fmt: skip
 
 
-def _meta(config: SweepConfig, p: GridPoint, vers: dict) -> dict:
+def _meta(config: Experiment, p, vers: dict) -> dict:
     """The JSON sidecar of a computed point: its provenance and the sweep it came from."""
     return {**_provenance(config, p, vers), "sweep": config.to_dict()}
