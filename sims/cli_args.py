@@ -22,6 +22,7 @@ from sims.config import BACKENDS, ETA_GRIDS, ETA_UNITS, SweepConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from sims.results import SweepResult
+    from sims.sweep import Experiment
 
 DEFAULT_OUT_DIR = Path("out")
 _DEFAULT = SweepConfig()
@@ -176,16 +177,17 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) -> None:
     """Options for how the sweep runs and where outputs go (not part of the cache key,
-    except --backend)."""
+    except --backend, offered when ``backend``)."""
     g = parser.add_argument_group("running")
-    g.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="cpu",
-        help="where the GD runs: cpu = numba kernels on this machine's cores (default: cpu)",
-    )
+    if backend:
+        g.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default="cpu",
+            help="where the GD runs: cpu = numba kernels on this machine's cores (default: cpu)",
+        )
     g.add_argument(
         "--jobs",
         type=int_at_least(1),
@@ -250,7 +252,7 @@ def check_folders(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def run_from_args(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, config: SweepConfig | None = None
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: Experiment | None = None
 ) -> SweepResult:
     """Build the config (unless given), check the folders, set threads and run the sweep; a bad
     value, an unusable folder or a sweep too large for memory -> parser.error (exit 2)."""

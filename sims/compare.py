@@ -145,6 +145,7 @@ def _row(point, quantity, sim, pred, tol, passed=None, note="", rel=None, criter
     abs_err = abs(sim - pred) if np.isfinite(pred) else float("nan")
     if rel is None:
         rel = abs_err / abs(pred) if np.isfinite(pred) and pred != 0 else float("nan")
+    passed = None if passed is None else bool(passed)
     return CheckRow(point, quantity, sim, pred, abs_err, float(rel), float(tol), passed, note,
                     criterion)  # fmt: skip
 

@@ -1,0 +1,184 @@
+"""The late-decay experiment declared as data (spec 02, a model of the class the paper studies):
+label-noise SGD on a sparse-regression diagonal network, a large step size eta for K steps, then
+factor·eta, for several decay times K and seeds, with the two controls on the same data.
+
+A grid point is one (eta, sigma) pair; all of its runs go through ONE ``diaglin.run_sgd`` call:
+
+- "late decay": for every K in ``decay_steps`` and every seed, eta with label noise sigma for
+  K steps, then factor·eta with noise ``sigma_after`` (default 0: the iterate settles);
+- "no noise" control (``controls``): the same K grid without label noise (two seeds);
+- "no decay" control (``controls``): eta with noise sigma for the whole budget (every seed);
+  its ||theta||² curve also gives the phase-II time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from diaglin import MODEL_NAMES
+
+#: run variants (stored per run as int codes)
+LATE, NO_NOISE, NO_DECAY = 0, 1, 2
+VARIANTS = {LATE: "late decay", NO_NOISE: "no label noise", NO_DECAY: "no decay"}
+#: models whose min-norm point theory computes
+DECAY_MODELS = ("ww", "uv", "pm")
+
+
+@dataclass(frozen=True)
+class DecayPoint:
+    """One (eta, sigma) point of the grid; ``index`` is its position."""
+
+    index: int
+    eta: float
+    sigma: float
+
+    @property
+    def label(self) -> str:
+        """Short name, e.g. ``eta=0.004 sigma=1``."""
+        return f"eta={self.eta:g} sigma={self.sigma:g}"
+
+
+@dataclass(frozen=True)
+class DecayConfig:
+    """Everything that determines the numbers of a late-decay experiment (and its cache keys).
+
+    Data: ``diaglin.data.sparse_regression(n, d, sparsity, seed=data_seed)`` (columns normalised
+    to (1/n)Σ x_ij² = 1). Model ``model`` from ``model.init(d, alpha)``. Grid: ``etas`` x
+    ``sigmas``. Per run: ``total_steps`` steps of SGD with ``batch_size`` rows and
+    ``label_noise`` noise, recorded every ``record_every`` steps.
+    """
+
+    model: str = "pm"
+    n: int = 30
+    d: int = 100
+    sparsity: int = 3
+    data_seed: int = 0
+    alpha: float = 0.5
+    etas: tuple[float, ...] = (0.004,)
+    sigmas: tuple[float, ...] = (1.0,)
+    factor: float = 0.1
+    sigma_after: float = 0.0
+    decay_steps: tuple[int, ...] = (0, 1_000, 3_000, 10_000, 30_000, 60_000, 100_000, 200_000,
+                                    400_000)  # fmt: skip
+    total_steps: int = 500_000
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    controls: bool = True
+    batch_size: int = 1
+    label_noise: str = "gaussian"
+    record_every: int = 1000
+
+    def __post_init__(self) -> None:
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if self.model not in DECAY_MODELS:
+            raise ValueError(f"model: must be one of {DECAY_MODELS}, got {self.model!r}")
+        assert set(DECAY_MODELS) <= set(MODEL_NAMES)
+        for name in ("n", "d", "total_steps", "batch_size", "record_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {v!r}")
+            put(name, int(v))
+        for name in ("sparsity", "data_seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 0:
+                raise ValueError(f"{name}: must be an integer >= 0, got {v!r}")
+            put(name, int(v))
+        if self.sparsity > self.d:
+            raise ValueError(f"sparsity: must be <= d = {self.d}, got {self.sparsity}")
+        if self.batch_size > self.n:
+            raise ValueError(f"batch_size: must be <= n = {self.n}, got {self.batch_size}")
+        for name in ("alpha", "factor"):
+            v = float(getattr(self, name))
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be finite and > 0, got {v!r}")
+            put(name, v)
+        v = float(self.sigma_after)
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"sigma_after: must be finite and >= 0, got {v!r}")
+        put("sigma_after", v)
+        put("etas", _tuple("etas", self.etas, float, 0.0, strict=True))
+        put("sigmas", _tuple("sigmas", self.sigmas, float, 0.0, strict=True))
+        put("seeds", _tuple("seeds", self.seeds, int, 0))
+        put("decay_steps", tuple(sorted(set(_tuple("decay_steps", self.decay_steps, int, 0,
+                                                    empty=True)))))  # fmt: skip
+        if self.decay_steps and self.decay_steps[-1] >= self.total_steps:
+            raise ValueError(f"decay_steps: every K must be < total_steps = {self.total_steps}")
+        if not self.decay_steps and not self.controls:
+            raise ValueError("decay_steps: empty and no controls: there is nothing to run")
+        if self.label_noise not in ("gaussian", "rademacher"):
+            raise ValueError(f"label_noise: must be gaussian or rademacher, "
+                             f"got {self.label_noise!r}")  # fmt: skip
+        put("controls", bool(self.controls))
+
+    def points(self) -> tuple[DecayPoint, ...]:
+        """The grid points, eta slowest."""
+        return tuple(DecayPoint(i, e, s) for i, (e, s) in
+                     enumerate((e, s) for e in self.etas for s in self.sigmas))  # fmt: skip
+
+    def runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs of every point: (variant, decay step (-1: none), seed) arrays."""
+        rows = [(LATE, k, s) for k in self.decay_steps for s in self.seeds]
+        if self.controls:
+            rows += [(NO_NOISE, k, s) for k in self.decay_steps for s in self.seeds[:2]]
+            rows += [(NO_DECAY, -1, s) for s in self.seeds]
+        v, k, s = (np.array(c, dtype=np.int64) for c in zip(*rows))
+        return v, k, s
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DecayConfig:
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in fields(cls)}
+        if set(data) - names:
+            raise ValueError(f"unknown decay config fields: {sorted(set(data) - names)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def point_spec(self, point: DecayPoint) -> dict:
+        """Everything that determines the point's numbers (what its cache key hashes)."""
+        spec = self.to_dict()
+        spec.pop("etas")
+        spec.pop("sigmas")
+        spec.update(eta=point.eta, sigma=point.sigma)
+        return spec
+
+    # --- what the sweep executor needs (sims.sweep.Experiment) -----------------------------
+    def compute(self, point: DecayPoint, *, progress=None):
+        """Run the point's SGD batch (``sims.decay_runs.compute_decay_point``)."""
+        from sims.decay_runs import compute_decay_point
+
+        return compute_decay_point(self, point, progress=progress)
+
+    def decode(self, point: DecayPoint, arrays: dict):
+        """A cached point's result from its arrays."""
+        from sims.decay_runs import DecayResult
+
+        return DecayResult.from_arrays(point, arrays)
+
+    def memory_bytes(self, point: DecayPoint) -> tuple[int, int]:
+        """(bytes while computing, bytes of the result): the recorded trajectories dominate."""
+        B = self.runs()[0].size
+        T = self.total_steps // self.record_every + 1
+        K = 1 if self.model == "ww" else 2
+        curves = 8 * B * T * 8
+        return 8 * B * T * K * self.d * 4 + curves, curves
+
+
+def _tuple(name, values, kind, minimum, *, strict=False, empty=False) -> tuple:
+    try:
+        out = tuple(kind(v) for v in np.atleast_1d(values).tolist())
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+    if not out and not empty:
+        raise ValueError(f"{name}: needs at least one value")
+    bad = [v for v in out if not np.isfinite(v) or v < minimum or (strict and v == minimum)]
+    if bad:
+        raise ValueError(f"{name}: every value must be {'>' if strict else '>='} {minimum}, "
+                         f"got {bad}")  # fmt: skip
+    return out
