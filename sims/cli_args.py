@@ -207,6 +207,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) 
         help="output folder, created if missing (default: ./out)",
     )  # fmt: skip
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="compute the grid points on a Dask cluster: tcp://HOST:PORT of a running "
+        "scheduler, or local:N for N worker processes on this machine (needs the [dask] "
+        "extra; results are cached by this process as they arrive)",
+    )  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
@@ -264,10 +270,16 @@ def run_from_args(
         parser.error(str(exc))
     check_folders(parser, args)
     set_threads(parser, args.jobs)
+    cache_dir = None if args.no_cache else args.cache_dir
     try:
-        return run_sweep(config, cache_dir=None if args.no_cache else args.cache_dir,
-                         progress=not args.quiet)  # fmt: skip
-    except (ValueError, OSError) as exc:  # SweepTooLarge is a ValueError
+        if args.scheduler is None:
+            return run_sweep(config, cache_dir=cache_dir, progress=not args.quiet)
+        from sims.dask_executor import dask_client, dask_executor
+
+        with dask_client(args.scheduler) as client:
+            return run_sweep(config, cache_dir=cache_dir, progress=not args.quiet,
+                             executor=dask_executor(client))  # fmt: skip
+    except (ValueError, OSError) as exc:  # SweepTooLarge is a ValueError; SchedulerError OSError
         parser.error(str(exc))
 
 

@@ -5,8 +5,10 @@ A sweep is any ``Experiment``: a frozen config with grid points that knows how t
 point, how to describe it (the cache key) and how to rebuild a cached result — the learning-rate
 sweeps of ``SweepConfig`` and the late-decay runs of ``DecayConfig`` alike.
 
-The executor is the seam for other schedulers (e.g. a future Dask ``--scheduler ADDRESS``): any
-callable that maps a function over grid points and yields results in order will do.
+The executor is the seam for schedulers: a callable ``executor(runner, config, points, say)``
+that computes ``runner(config, point)`` for every point — in this process
+(``serial_executor``) or on a Dask cluster (``sims.dask_executor``) — and yields
+``(point, result)`` pairs as they finish, in any order; each is cached the moment it arrives.
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ class Experiment(Protocol):
 
 
 #: compute one grid point: runner(config, point, progress=callback) -> result, where the
-#: runner calls ``progress(text)`` now and then with what it is doing.
+#: runner calls ``progress(text)`` now and then with what it is doing (a module-level function,
+#: so that it can be sent to other processes).
 Runner = Callable[..., Any]
-#: map a one-argument function over grid points, yielding results in input order.
-PointFn = Callable[[Any], Any]
-Executor = Callable[[PointFn, Sequence[Any]], Iterator[Any]]
+#: executor(runner, config, points, say) -> iterator of (point, result) as they finish;
+#: ``say(text)`` reports what is going on (the progress bar's postfix).
+Executor = Callable[[Runner, Any, Sequence[Any], Callable[[str], None]],
+                    Iterator[tuple[Any, Any]]]  # fmt: skip
 
 
 class CacheWarning(UserWarning):
@@ -76,10 +80,16 @@ class SweepInterrupted(KeyboardInterrupt):
                 f"{self.cache_dir}; run the same command again to resume from there")  # fmt: skip
 
 
-def serial_executor(fn: PointFn, points: Sequence) -> Iterator:
-    """In-process executor: ``fn(p)`` for each point in turn (numba parallelises inside)."""
+def serial_executor(runner: Runner, config: Experiment, points: Sequence,
+                    say: Callable[[str], None]) -> Iterator:  # fmt: skip
+    """In-process executor: each point in turn (numba parallelises inside a point)."""
     for p in points:
-        yield fn(p)
+        yield p, runner(config, p, progress=say)
+
+
+def compute_point(config: Experiment, point, *, progress=None):
+    """The default runner: ``config.compute(point)``."""
+    return config.compute(point, progress=progress)
 
 
 def available_memory() -> int | None:
@@ -140,15 +150,11 @@ class _CompileNotice:
             yield
 
 
-def _compute(config: Experiment, point, *, progress=None):
-    return config.compute(point, progress=progress)
-
-
 def run_sweep(
     config: Experiment,
     *,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
-    runner: Runner = _compute,
+    runner: Runner = compute_point,
     executor: Executor = serial_executor,
     progress: bool = True,
 ) -> SweepResult:
@@ -199,7 +205,7 @@ def run_sweep(
     notice = _CompileNotice(bar.write if progress else lambda _text: None)
     try:
         with notice.listening():
-            for p, res in zip(todo, executor(lambda q: runner(config, q, progress=say), todo)):
+            for p, res in executor(runner, config, todo, say):
                 done[p.index] = res
                 if cache is not None and writable:
                     try:
