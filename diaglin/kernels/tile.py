@@ -28,7 +28,7 @@ import numba as nb
 import numpy as np
 
 from diaglin.kernels import rng
-from diaglin.models._ops import beta_jt, dbeta_jt
+from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
 
 TILE = 32
@@ -80,35 +80,49 @@ def _residual_tile(kind, depth, X, y, cur, beta, r, loss, live):
             xij = X[i, j]
             for s in range(live):
                 r[i, s] += xij * beta[j, s]
-    for s in range(live):
-        loss[s] = 0.0
-    for i in range(n):
-        for s in range(live):
-            loss[s] += r[i, s] * r[i, s]
-    for s in range(live):
-        loss[s] /= 2.0 * n
+    _loss_of(r, loss, n, live)
 
 
 @nb.njit(cache=True, inline="always")
-def _step_tile(kind, depth, X, cur, nxt, r, g, eta, live):
-    """g = Xᵀ r / n; nxt = cur - eta * J ⊙ g (J = d beta / d theta at cur)."""
+def _step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, r2, loss2):
+    """g = Xᵀ r / n; nxt = cur - eta * J ⊙ g (J = d beta / d theta at cur); and, in the same pass
+    over the coordinates, the residual r2 = X beta(nxt) - y and loss2 = |r2|²/(2n) of the new
+    iterate. Every sum runs in the order ``_residual_tile`` uses, so r2 is bitwise what it would
+    compute from nxt; one pass over the state per step instead of two."""
     n, d = X.shape
-    K = cur.shape[0]
+    K = n_blocks(kind, depth)
+    for i in range(n):
+        for s in range(live):
+            r2[i, s] = -y[i]
     for j in range(d):
         for s in range(live):
             g[j, s] = 0.0
-    for i in range(n):
-        for j in range(d):
+        for i in range(n):
             xij = X[i, j]
             for s in range(live):
                 g[j, s] += xij * r[i, s]
-    for j in range(d):
         for s in range(live):
             g[j, s] /= n
-    for k in range(K):
-        for j in range(d):
+        for k in range(K):
             for s in range(live):
                 nxt[k, j, s] = cur[k, j, s] - eta[s] * dbeta_jt(kind, depth, cur, k, j, s) * g[j, s]
+        for i in range(n):
+            xij = X[i, j]
+            for s in range(live):
+                r2[i, s] += xij * beta_jt(kind, depth, nxt, j, s)
+    _loss_of(r2, loss2, n, live)
+
+
+@nb.njit(cache=True, inline="always")
+def _loss_of(r, loss, m, live):
+    """loss = Σ_{t<m} r[t]² / (2m) per live run."""
+    for s in range(live):
+        loss[s] = 0.0
+    for t in range(m):
+        for s in range(live):
+            loss[s] += r[t, s] * r[t, s]
+    for s in range(live):
+        loss[s] /= 2.0 * m
 
 
 @nb.njit(cache=True, inline="always")
@@ -150,36 +164,72 @@ def _sample_rows(key, step, n, m, idx, s):
 
 
 @nb.njit(cache=True, inline="always")
+def _draw(sched, keys, noise_kind, run, live, step, n, m, idx, noise, eta):
+    """Step ``step`` of each live run: its step size eta[s] (schedule), its m distinct rows
+    idx[:, s] and the label noise noise[:, s] added to their targets."""
+    for s in range(live):
+        b = run[s]
+        eta[s], sigma = _schedule_at(sched, b, step)
+        _sample_rows(keys[b], step, n, m, idx, s)
+        for t in range(m):
+            if sigma == 0.0:
+                noise[t, s] = 0.0
+            elif noise_kind == GAUSSIAN:
+                noise[t, s] = sigma * rng.normal(keys[b], step, m + 2 * t)
+            else:
+                noise[t, s] = sigma * rng.rademacher(keys[b], step, m + t)
+
+
+@nb.njit(cache=True, inline="always")
+def _gather_row(X, idx, xs, m, j, live):
+    """xs[t, j, s] = X[idx[t, s], j]: coordinate j of the sampled rows, laid out by run."""
+    for t in range(m):
+        for s in range(live):
+            xs[t, j, s] = X[idx[t, s], j]
+
+
+@nb.njit(cache=True, inline="always")
 def _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, m, xs):
     """For the sampled rows idx[:, s]: xs[t, :, s] = X[idx[t, s]] (gathered once, so both
     products read contiguous memory), r = X_B beta - (y_B + noise), loss = |r|²/(2m)."""
     d = X.shape[1]
-    for t in range(m):
-        for s in range(live):
-            row = idx[t, s]
-            for j in range(d):
-                xs[t, j, s] = X[row, j]
+    for j in range(d):
+        _gather_row(X, idx, xs, m, j, live)
     for t in range(m):
         for s in range(live):
             r[t, s] = -(y[idx[t, s]] + noise[t, s])
         for j in range(d):
             for s in range(live):
                 r[t, s] += xs[t, j, s] * beta_jt(kind, depth, cur, j, s)
-    for s in range(live):
-        loss[s] = 0.0
-    for t in range(m):
-        for s in range(live):
-            loss[s] += r[t, s] * r[t, s]
-    for s in range(live):
-        loss[s] /= 2.0 * m
+    _loss_of(r, loss, m, live)
 
 
 @nb.njit(cache=True, inline="always")
-def _batch_step_tile(kind, depth, cur, nxt, r, g, eta, live, m, xs):
-    """g = X_Bᵀ r / m over the sampled rows (xs from ``_batch_residual_tile``) and
-    nxt = cur - eta * J ⊙ g, one coordinate at a time (g[j] is used while it is hot)."""
-    K, d = cur.shape[0], cur.shape[1]
+def _batch_step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs,
+                     idx2, noise2, xs2, r2, loss2):  # fmt: skip
+    """g = X_Bᵀ r / m over the sampled rows (xs) and nxt = cur - eta * J ⊙ g; and, in the same
+    pass, the next step's batch (rows idx2, noise noise2) gathered into xs2 with its residual
+    r2 = X_B2 beta(nxt) - (y_B2 + noise2) and loss2: bitwise what ``_batch_residual_tile``
+    computes from nxt, with one pass over the state per step instead of two."""
+    if m == 1:  # single-sample SGD: the row loops become straight-line code (~1.3x faster)
+        _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, 1, xs, idx2, noise2,
+                         xs2, r2, loss2)  # fmt: skip
+    else:
+        _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs, idx2, noise2,
+                         xs2, r2, loss2)  # fmt: skip
+
+
+@nb.njit(cache=True, inline="always")
+def _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs,
+                     idx2, noise2, xs2, r2, loss2):  # fmt: skip
+    """``_batch_step_tile`` for m rows (m a literal where the caller can make it one)."""
+    d = cur.shape[1]
+    K = n_blocks(kind, depth)
+    for t in range(m):
+        for s in range(live):
+            r2[t, s] = -(y[idx2[t, s]] + noise2[t, s])
     for j in range(d):
+        _gather_row(X, idx2, xs2, m, j, live)
         for s in range(live):
             g[j, s] = 0.0
         for t in range(m):
@@ -190,6 +240,10 @@ def _batch_step_tile(kind, depth, cur, nxt, r, g, eta, live, m, xs):
         for k in range(K):
             for s in range(live):
                 nxt[k, j, s] = cur[k, j, s] - eta[s] * dbeta_jt(kind, depth, cur, k, j, s) * g[j, s]
+        for t in range(m):
+            for s in range(live):
+                r2[t, s] += xs2[t, j, s] * beta_jt(kind, depth, nxt, j, s)
+    _loss_of(r2, loss2, m, live)
 
 
 @nb.njit(cache=True, inline="always")
@@ -224,14 +278,20 @@ def _drive(
     nxt = np.empty((K, d, width))  # after the swap at the end of a step: the previous iterate
     beta = np.empty((d, width))
     r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
+    r2 = np.empty((n, width))  # those of the next iterate, computed during the step
     g = np.empty((d, width))
-    idx = np.empty((batch if stochastic else 1, width), dtype=np.int64)
-    noise = np.empty((batch if stochastic else 1, width))
-    xs = np.empty((batch if stochastic else 1, d if stochastic else 1, width))
+    m = batch if stochastic else 1
+    idx = np.empty((m, width), dtype=np.int64)  # the step's rows; idx2: the next step's
+    idx2 = np.empty((m, width), dtype=np.int64)
+    noise = np.empty((m, width))
+    xs = np.empty((m, d if stochastic else 1, width))
+    xs2 = np.empty((m, d if stochastic else 1, width))
     loss = np.empty(width)
+    loss2 = np.empty(width)
     prev_loss = np.empty(width)
     bound = np.empty(width)
     eta = np.empty(width)
+    eta2 = np.empty(width)
     run = np.empty(width, dtype=np.int64)
     ring = np.empty((max(avg_k, 1), K, d, width))
     live = 0
@@ -253,26 +313,17 @@ def _drive(
                         ring[q, k, j, live] = st_ring[q, k, j, b]
         live += 1
     step = step0
-    while live > 0 and step < step_end:
+    if live > 0:  # the residual and loss of theta_step0; later steps compute them as they go
         if step == 0:  # the bound is set by the full training loss at theta_0
             _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
             for s in range(live):
                 bound[s] = diverge_factor * max(loss[s], loss_floor)
         if stochastic:
-            for s in range(live):
-                b = run[s]
-                eta[s], sigma = _schedule_at(sched, b, step)
-                _sample_rows(keys[b], step, n, batch, idx, s)
-                for t in range(batch):
-                    if sigma == 0.0:
-                        noise[t, s] = 0.0
-                    elif noise_kind == GAUSSIAN:
-                        noise[t, s] = sigma * rng.normal(keys[b], step, batch + 2 * t)
-                    else:
-                        noise[t, s] = sigma * rng.rademacher(keys[b], step, batch + t)
+            _draw(sched, keys, noise_kind, run, live, step, n, batch, idx, noise, eta)
             _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, batch, xs)
-        else:
+        elif step > 0:
             _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
+    while live > 0 and step < step_end:
         if record_every > 0 and step % record_every == 0:
             slot = step // record_every
             for s in range(live):
@@ -338,10 +389,15 @@ def _drive(
             live -= 1
         if live == 0:
             break
-        if stochastic:
-            _batch_step_tile(kind, depth, cur, nxt, r, g, eta, live, batch, xs)
+        if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
+            _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, idx2, noise, eta2)
+            _batch_step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, batch, xs,
+                             idx2, noise, xs2, r2, loss2)  # fmt: skip
+            idx, idx2 = idx2, idx
+            xs, xs2 = xs2, xs
+            eta, eta2 = eta2, eta
         else:
-            _step_tile(kind, depth, X, cur, nxt, r, g, eta, live)
+            _step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, r2, loss2)
         if record_grads:
             for s in range(live):
                 for j in range(d):
@@ -349,6 +405,8 @@ def _drive(
         for s in range(live):
             prev_loss[s] = loss[s]
         cur, nxt = nxt, cur
+        r, r2 = r2, r
+        loss, loss2 = loss2, loss
         step += 1
     for s in range(live):  # the chunk ended: save what the next call needs
         b = run[s]

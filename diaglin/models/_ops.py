@@ -29,6 +29,17 @@ _JIT = dict(cache=True, inline="always")
 
 
 @nb.njit(**_JIT)
+def n_blocks(kind, depth):
+    """K, the number of parameter blocks: a literal for every kind but PROD (so that, with
+    ``kind`` a compile-time constant, loops over the blocks unroll)."""
+    if kind == WW or kind == POWER:
+        return 1
+    if kind == UV or kind == PM:
+        return 2
+    return depth
+
+
+@nb.njit(**_JIT)
 def beta_jt(kind, depth, th, j, t):
     """beta_j of run t."""
     if kind == WW:
