@@ -8,7 +8,7 @@ and no-decay controls; and the phase-II scaling grid eta in {0.003, 0.004, 0.006
 {0.7, 1, 1.4} (no-decay runs, 3 seeds, 4e5 steps). Writes ./out/late_decay.png/.pdf (final
 test loss vs K; three phases; budget view), ./out/phase2_scaling.png/.pdf and
 ./out/late_decay_compare.csv/.md, prints the comparison table and exits 1 if a check fails.
-About a minute on 2 cores (plus ~40 s compiling the SGD kernel on first use).
+About a minute on 2 cores (plus ~60 s compiling the SGD kernel on first use).
 """
 
 from __future__ import annotations
