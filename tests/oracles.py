@@ -37,6 +37,18 @@ class Outcome:
     status: int
 
 
+def _stopped(th, loss, prev, prev_loss, k, bound, max_steps):
+    """The Outcome if the run stops at step k with loss L(theta_k) (divergence: not L <= bound,
+    reporting the previous iterate when L is non-finite; or k = max_steps), else None."""
+    if not loss <= bound:
+        if k > 0 and not np.isfinite(loss):
+            return Outcome(prev, prev_loss, k - 1, DIVERGED)
+        return Outcome(th, loss, k, DIVERGED)
+    if k == max_steps:
+        return Outcome(th, loss, k, MAX_STEPS)
+    return None
+
+
 def gd_reference(name, X, y, eta, theta0, *, eps, max_steps, diverge_factor=1e8, depth=2):
     """One GD run by the contract: stop at the first k with L(theta_k) < eps (CONVERGED), or
     L non-finite or > diverge_factor * max(L(theta_0), eps) (DIVERGED; the last finite
@@ -54,12 +66,8 @@ def gd_reference(name, X, y, eta, theta0, *, eps, max_steps, diverge_factor=1e8,
                 bound = diverge_factor * max(loss, eps)
             if loss < eps:
                 return Outcome(th, loss, k, CONVERGED)
-            if not loss <= bound:
-                if k > 0 and not np.isfinite(loss):
-                    return Outcome(prev, prev_loss, k - 1, DIVERGED)
-                return Outcome(th, loss, k, DIVERGED)
-            if k == max_steps:
-                return Outcome(th, loss, k, MAX_STEPS)
+            if (out := _stopped(th, loss, prev, prev_loss, k, bound, max_steps)) is not None:
+                return out
             prev, prev_loss = th, loss
             th = th - eta * (J * (X.T @ r / n)).reshape(-1)
     raise AssertionError("unreachable")
@@ -156,12 +164,8 @@ def sgd_reference(name, X, y, schedule, theta0, seed, *, max_steps, batch, label
                 xi = np.array([rng.rademacher(key, k, batch + t) for t in range(batch)])
             r = X[rows] @ beta - (y[rows] + sigma * xi)
             loss = float(r @ r / (2 * batch))
-            if not loss <= bound:
-                if k > 0 and not np.isfinite(loss):
-                    return Outcome(prev, prev_loss, k - 1, DIVERGED)
-                return Outcome(th, loss, k, DIVERGED)
-            if k == max_steps:
-                return Outcome(th, loss, k, MAX_STEPS)
+            if (out := _stopped(th, loss, prev, prev_loss, k, bound, max_steps)) is not None:
+                return out
             prev, prev_loss = th, loss
             th = th - eta * (J * (X[rows].T @ r / batch)).reshape(-1)
     raise AssertionError("unreachable")
