@@ -15,7 +15,7 @@ from pathlib import Path
 
 from paper_figs import FIGURES
 from sims import cli_args
-from sims.cache import DEFAULT_CACHE_DIR
+from sims.cache import DEFAULT_CACHE_DIR, prepare_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{f.name:24s} paper {f.paper}  {f.command}\n{'':24s} {f.claim}")
         return 0
     try:
-        if not cli_args.prepare_dir(args.out):
+        if not prepare_dir(args.out):
             parser.error(f"--out {args.out}: cannot write in this folder (read-only)")
     except OSError as exc:
         parser.error(f"--out: {exc}")

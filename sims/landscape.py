@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sims import cli_args
+from sims.cache import prepare_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts["decay_steps"][-1] >= opts["total_steps"]:
         parser.error(f"--decay-steps: every K must be < --total-steps = {opts['total_steps']}")
     try:
-        if not cli_args.prepare_dir(args.out):
+        if not prepare_dir(args.out):
             parser.error(f"--out {args.out}: cannot write in this folder (read-only)")
     except OSError as exc:
         parser.error(f"--out: {exc}")
