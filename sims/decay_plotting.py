@@ -131,8 +131,9 @@ def _panel_budget(ax, r: DecayResult) -> None:
     pay = bv.pays_off_at(10.0)
     if np.isfinite(pay):
         ax.axvline(pay, color="#c62828", ls=":", lw=1)
-        ax.text(pay, 0.98, f" 10× better\n from {pay:,.0f} steps", color="#c62828", fontsize=7,
-                transform=ax.get_xaxis_transform(), va="top")  # fmt: skip
+        ax.text(pay, 0.85, f" 10× better\n from {pay:,.0f} steps", color="#c62828", fontsize=7,
+                transform=ax.get_xaxis_transform(), va="top",
+                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))  # fmt: skip
     if norm:
         sm = cm.ScalarMappable(norm=norm, cmap=cmap)
         ax.figure.colorbar(sm, ax=ax, label="decay step K (grey: K = 0)", pad=0.01)
