@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from diaglin.kernels.blas import gd_blas
-from diaglin.kernels.tile import RUNNING, GDState, gd_kernel
+from diaglin.kernels.tile import RUNNING, GDState, gd_kernel, tile_width
 from diaglin.models import DiagonalModel
 from diaglin.results import GDResult, IterateStats, Trajectory
 from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
@@ -81,10 +82,11 @@ def run_batch(
         stochastic = sgd if sgd is not None else _NO_SGD
         rule = (float(eps), int(max_steps), float(diverge_factor), float(floor))
         sorted_etas = etas[order]
+        width = tile_width(B, numba.get_num_threads())
 
         def advance(step0: int, step_end: int) -> None:
             kernel(model.depth, X, y, sorted_etas, stochastic, rule, *state, step0, step_end,
-                   record_every, rec, grads, average_last, *outputs)  # fmt: skip
+                   record_every, rec, grads, average_last, *outputs, width)  # fmt: skip
 
         in_chunks(advance, max_steps, out_status, B * (n + K) * d, progress)
     else:

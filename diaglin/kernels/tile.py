@@ -1,6 +1,7 @@
 """Batched full-batch GD kernels: runs laid out innermost so the compiler vectorises across runs.
 
-The batch is cut into tiles of ``TILE`` runs; ``prange`` spreads the tiles over threads. A tile
+The batch is cut into tiles of ``tile_width(B, threads)`` runs (32, or down to 8 when a small
+batch would leave threads idle); ``prange`` spreads the tiles over threads. A tile
 holds its runs' state as ``(K, d, W)`` arrays (W = live runs), so every inner loop runs over the
 contiguous run index with no reduction: SIMD across runs, and each run performs exactly the same
 floating-point operations whatever tile it sits in. Hence a run's result is bitwise identical
@@ -31,7 +32,16 @@ from diaglin.kernels import rng
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
 
+#: widest tile (runs per tile): 32 runs fill four AVX-512 vectors per coordinate
 TILE = 32
+#: narrowest tile: small batches are cut into tiles this narrow so every thread gets one
+MIN_TILE = 8
+
+
+def tile_width(n_runs: int, n_threads: int) -> int:
+    """Runs per tile: TILE, or narrower (down to MIN_TILE) when there would be fewer tiles than
+    threads. A run's arithmetic does not depend on its tile, so neither do its results."""
+    return int(min(TILE, max(MIN_TILE, -(-n_runs // max(n_threads, 1)))))
 CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
 #: ``out_status`` of a run that has not stopped yet.
 RUNNING = -1
@@ -448,16 +458,16 @@ def _make_kernel(kind: int, stochastic: bool):
         depth, X, y, etas, sgd, rule,
         st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
         record_every, rec_theta, grad_hist, avg_k,
-        out_theta, out_loss, out_steps, out_status, out_avg,
+        out_theta, out_loss, out_steps, out_status, out_avg, width,
     ):  # fmt: skip
-        """Tiles of TILE runs spread over threads; every loop vectorised across runs."""
+        """Tiles of ``width`` runs spread over threads; every loop vectorised across runs."""
         B = st_theta.shape[2]
-        for tile in nb.prange((B + TILE - 1) // TILE):
+        for tile in nb.prange((B + width - 1) // width):
             _drive(
                 kind, depth, stochastic, X, y, etas, sgd, rule,
                 st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
                 record_every, rec_theta, grad_hist, avg_k,
-                out_theta, out_loss, out_steps, out_status, out_avg, tile * TILE, TILE,
+                out_theta, out_loss, out_steps, out_status, out_avg, tile * width, width,
             )  # fmt: skip
 
     return gd

@@ -179,6 +179,23 @@ def test_a_run_is_bitwise_identical_whatever_its_batch():
         assert alone.steps[0] == batch.steps[i] and alone.status[0] == batch.status[i]
 
 
+def test_tile_width_keeps_every_thread_busy_and_changes_no_result(monkeypatch):
+    from diaglin.kernels.tile import MIN_TILE, TILE, tile_width
+
+    assert tile_width(1024, 2) == TILE and tile_width(64, 16) == MIN_TILE
+    assert tile_width(64, 4) == 16 and tile_width(1, 1) == MIN_TILE
+    m, X, y, etas, th0 = _contract_batch()
+    kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7)
+    runs = {}
+    for width in (MIN_TILE, 13, TILE):
+        monkeypatch.setattr(driver, "tile_width", lambda B, threads, w=width: w)
+        runs[width] = dl.run_gd(m, X, y, etas, th0, **kw)
+    for r in runs.values():
+        for field in ("theta", "steps", "status"):
+            np.testing.assert_array_equal(getattr(r, field), getattr(runs[TILE], field))
+        np.testing.assert_array_equal(r.trajectory.theta, runs[TILE].trajectory.theta)
+
+
 def test_chunked_kernel_calls_change_nothing(monkeypatch):
     m, X, y, etas, th0 = _contract_batch()
     kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, record_grads=True)
