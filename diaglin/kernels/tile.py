@@ -42,6 +42,8 @@ def tile_width(n_runs: int, n_threads: int) -> int:
     """Runs per tile: TILE, or narrower (down to MIN_TILE) when there would be fewer tiles than
     threads. A run's arithmetic does not depend on its tile, so neither do its results."""
     return int(min(TILE, max(MIN_TILE, -(-n_runs // max(n_threads, 1)))))
+
+
 CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
 #: ``out_status`` of a run that has not stopped yet.
 RUNNING = -1
