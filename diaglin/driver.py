@@ -45,14 +45,15 @@ def run_batch(
     stats: str,
     progress: Callable[[int], None] | None,
     config: dict,
-    loss_floor: float | None = None,
+    loss_floor: np.ndarray | None = None,
     sgd: tuple | None = None,
 ) -> GDResult:
     """Run B = len(etas) runs from theta0 ((P,) or (B, P), validated) and collect the result.
 
     Full-batch GD with step sizes ``etas`` unless ``sgd = (sched (B, S, 6), keys (B,) uint64,
     batch, noise_kind)`` (then ``etas`` are only reported). The divergence bound is
-    diverge_factor · max(L(theta0), loss_floor) (default loss_floor: eps).
+    diverge_factor · max(L(theta0), loss_floor[b]) for run b (loss_floor (B,); default: eps):
+    each run's own, so that a run's result does not depend on its batch.
     """
     B, (n, d), K = etas.size, X.shape, model.n_blocks
     if record_grads and B * max_steps * d > GRAD_HISTORY_MAX:
@@ -76,11 +77,11 @@ def run_batch(
     out_loss, out_steps = np.empty(B), np.empty(B, np.int64)
     out_status = np.full(B, RUNNING, np.int8)
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
-    floor = eps if loss_floor is None else loss_floor
+    floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
     if path == "tile":
         kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
         stochastic = sgd if sgd is not None else _NO_SGD
-        rule = (float(eps), int(max_steps), float(diverge_factor), float(floor))
+        rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
         sorted_etas = etas[order]
         width = tile_width(B, numba.get_num_threads())
 

@@ -9,7 +9,8 @@ phase) and steps on that batch's loss:
 
 η_k from the run's ``Schedule``. A run goes to ``max_steps`` (there is no convergence stop: the
 noisy batch loss does not measure convergence) unless it diverges: its batch loss turns
-non-finite or exceeds diverge_factor · max(L(θ0), L(0) + max σ²/2) (L the full clean loss).
+non-finite or exceeds diverge_factor · max(L(θ0), L(0) + σ_max²/2) (L the full clean loss,
+σ_max the run's own largest noise).
 The randomness is counter-based, keyed by the run's seed: a run's result is bitwise the same
 alone, in any batch, with any thread count and however the steps are chunked.
 """
@@ -97,8 +98,9 @@ def run_sgd(
     if stats not in STATS:
         raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
     diverge_factor = V.check_positive("diverge_factor", diverge_factor)
-    sigma = max(s.max_noise for s in scheds)
-    floor = 0.5 * float(np.mean(y * y)) + 0.5 * sigma**2  # L(0) and the noise's own loss
+    # per run: L(0) plus the loss of its own largest label noise (not the batch's: a run's
+    # result must not depend on the other runs)
+    floor = np.array([0.5 * float(np.mean(y * y)) + 0.5 * sc.max_noise**2 for sc in scheds])
     etas = np.array([float(s.eta(0)) for s in scheds])
     config = dict(
         model=model.name, depth=model.depth, n=n, d=d, max_steps=max_steps,

@@ -275,11 +275,11 @@ def _drive(
     Full-batch GD (``stochastic`` False): step size etas[b]; the loss is the full training loss.
     Stochastic: step size and noise from the run's schedule table, ``batch`` sampled rows, and
     the loss tested for divergence is that of the noisy batch. Either way the divergence bound
-    is diverge_factor · max(L(theta_0), loss_floor) with L(theta_0) the full training loss.
+    is diverge_factor · max(L(theta_0), loss_floor[b]) with L(theta_0) the full training loss.
 
     Read-only inputs come in tuples (CPython passes a call of more than 30 arguments as *args,
     which numba cannot inline): sgd = (sched, keys, batch, noise_kind) and the stopping rule
-    rule = (eps, max_steps, diverge_factor, loss_floor).
+    rule = (eps, max_steps, diverge_factor, loss_floor (B,), per run in kernel order).
     """
     sched, keys, batch, noise_kind = sgd
     eps, max_steps, diverge_factor, loss_floor = rule
@@ -329,7 +329,7 @@ def _drive(
         if step == 0:  # the bound is set by the full training loss at theta_0
             _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
             for s in range(live):
-                bound[s] = diverge_factor * max(loss[s], loss_floor)
+                bound[s] = diverge_factor * max(loss[s], loss_floor[run[s]])
         if stochastic:
             _draw(sched, keys, noise_kind, run, live, step, n, batch, idx, noise, eta)
             _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, batch, xs)

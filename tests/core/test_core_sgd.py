@@ -153,6 +153,21 @@ def test_a_run_is_bitwise_identical_alone_in_any_batch_any_threads_and_chunking(
     np.testing.assert_array_equal(again.trajectory.theta[::-1], batch.trajectory.theta)
 
 
+def test_a_diverging_run_stops_where_it_would_alone_beside_noisier_runs():
+    # the divergence bound uses the run's own largest label noise, not the batch's
+    X, y = _problem(40)
+    m = dl.get_model("pm")
+    th0 = m.init(8, 0.5)
+    hot = Schedule.constant(5.0, noise=0.1)
+    kw = dict(max_steps=150, batch_size=2)
+    alone = dl.run_sgd(m, X, y, hot, th0, seeds=[843], **kw)
+    batch = dl.run_sgd(m, X, y, [Schedule.constant(0.01, noise=3.0), hot], th0,
+                       seeds=[1, 843], **kw)  # fmt: skip
+    assert alone.status[0] == batch.status[1] == Status.DIVERGED
+    assert alone.steps[0] == batch.steps[1]
+    np.testing.assert_array_equal(alone.theta[0], batch.theta[1])
+
+
 def test_sgd_validates_its_arguments():
     X, y = _problem()
     m = dl.get_model("pm")
