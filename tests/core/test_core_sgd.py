@@ -109,8 +109,12 @@ def test_every_run_matches_the_plain_loop_given_the_same_streams(seed, name, bat
         ref = sgd_reference(name, X, y, scheds[b], th0, int(seeds[b]), max_steps=150,
                             batch=batch, label_noise=noise, depth=3)  # fmt: skip
         assert (r.status[b], r.steps[b]) == (ref.status, ref.steps), b
-        np.testing.assert_allclose(r.theta[b], ref.theta, rtol=1e-9, atol=1e-12)
-    assert r.status[3] == Status.DIVERGED and (r.status[:3] == Status.MAX_STEPS).all()
+        # a diverging run amplifies the rounding differences of NumPy's sums each step
+        rtol = 1e-6 if ref.status == Status.DIVERGED else 1e-9
+        np.testing.assert_allclose(r.theta[b], ref.theta, rtol=rtol, atol=1e-12)
+    # (whether the eta = 5 run diverges depends on the instance: it may also collapse onto the
+    # flat point theta = 0; the statuses were compared with the plain loop above)
+    assert (r.status[:3] == Status.MAX_STEPS).all()
 
 
 def test_full_batch_without_noise_is_gradient_descent():
