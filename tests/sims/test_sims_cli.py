@@ -1,29 +1,19 @@
 """CLI smoke tests: ``python -m sims.phase_diagram`` writes figures; bad options fail cleanly."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from subprocess_env import subprocess_env
 
 from sims import phase_diagram
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["MPLBACKEND"] = "Agg"
-    return env
 
 
 def test_phase_diagram_cli_writes_png_and_pdf(tmp_path):
     out, cache = tmp_path / "figs", tmp_path / "cache"
     cmd = [sys.executable, "-m", "sims.phase_diagram", "--n-etas", "12", "--out", str(out),
            "--cache-dir", str(cache), "--jobs", "1"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     png = out / "phase_diagram.png"
@@ -79,7 +69,7 @@ def test_bad_option_is_reported_before_the_numerics_load():
     code = ("import sys; from sims import phase_diagram, compare\n"
             "heavy = [m for m in ('numba', 'scipy', 'sympy', 'matplotlib') if m in sys.modules]\n"
             "print(heavy)")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -13,21 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocess_env import subprocess_env
 
 import sims.sweep
 from sims import phase_diagram
 from sims.cache import ResultCache, prepare_dir
 from sims.config import SweepConfig
 from sims.sweep import CacheWarning, SweepTooLarge, run_sweep
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["MPLBACKEND"] = "Agg"
-    return env
 
 
 @pytest.fixture
@@ -155,7 +147,7 @@ def test_ctrl_c_stops_a_sweep_quickly_says_what_was_kept_and_resumes_identically
             "--out", str(tmp_path / "o")]  # fmt: skip
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "sims.phase_diagram", *opts, "--cache-dir", str(cache)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not list(cache.glob("*.npz")) and time.monotonic() < deadline:
@@ -176,12 +168,12 @@ def test_ctrl_c_stops_a_sweep_quickly_says_what_was_kept_and_resumes_identically
     assert "Traceback" not in err
     assert latency < 15, latency  # chunked kernel calls: Ctrl-C acts within about a second
     # resume: only the missing points are computed, and the results equal an uninterrupted run
-    done = subprocess.run(cmd + ["--quiet"], cwd=tmp_path, env=_env(), capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(cmd + ["--quiet"], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     fresh = tmp_path / "fresh"
-    subprocess.run(cmd[:-1] + [str(fresh), "--quiet"], cwd=tmp_path, env=_env(), check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(cmd[:-1] + [str(fresh), "--quiet"], cwd=tmp_path, env=subprocess_env(),
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
     names = sorted(p.name for p in cache.glob("*.npz"))
     assert names == sorted(p.name for p in fresh.glob("*.npz")) and len(names) == 3
     for name in names:
