@@ -33,13 +33,14 @@ _LAZY = {
     "sharpness": "diaglin.spectrum",
     "FlowStatus": "diaglin.status",
     "Status": "diaglin.status",
+    "CudaUnavailable": "diaglin.cuda.runtime",
 }
 
 __all__ = [
     "__version__", "DEPTH_MODELS", "MODEL_NAMES", "data", "DiagonalModel", "get_model",
     "GDResult", "IterateStats", "Trajectory", "run_gd", "run_sgd", "Phase", "Schedule",
     "GFResult", "gradient_flow",
-    "SharpnessResult", "hessian", "sharpness", "FlowStatus", "Status",
+    "SharpnessResult", "hessian", "sharpness", "FlowStatus", "Status", "CudaUnavailable",
 ]  # fmt: skip
 assert set(__all__) == {"__version__", "DEPTH_MODELS", "MODEL_NAMES", *_LAZY}
 
@@ -59,6 +60,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from diaglin import data
+    from diaglin.cuda.runtime import CudaUnavailable
     from diaglin.flow import GFResult, gradient_flow
     from diaglin.gd import run_gd
     from diaglin.models import DiagonalModel, get_model

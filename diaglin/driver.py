@@ -12,7 +12,8 @@ import numba
 import numpy as np
 
 from diaglin.kernels.blas import gd_blas
-from diaglin.kernels.tile import RUNNING, GDState, gd_kernel, tile_width
+from diaglin.kernels.stop import RUNNING
+from diaglin.kernels.tile import GDState, gd_kernel, tile_width
 from diaglin.models import DiagonalModel
 from diaglin.results import GDResult, IterateStats, Trajectory
 from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
@@ -47,13 +48,15 @@ def run_batch(
     config: dict,
     loss_floor: np.ndarray | None = None,
     sgd: tuple | None = None,
+    backend: str = "cpu",
 ) -> GDResult:
     """Run B = len(etas) runs from theta0 ((P,) or (B, P), validated) and collect the result.
 
     Full-batch GD with step sizes ``etas`` unless ``sgd = (sched (B, S, 6), keys (B,) uint64,
     batch, noise_kind)`` (then ``etas`` are only reported). The divergence bound is
     diverge_factor · max(L(theta0), loss_floor[b]) for run b (loss_floor (B,); default: eps):
-    each run's own, so that a run's result does not depend on its batch.
+    each run's own, so that a run's result does not depend on its batch. ``backend="cuda"``
+    runs the same contract on the GPU (``diaglin.cuda``; full-batch GD only).
     """
     B, (n, d), K = etas.size, X.shape, model.n_blocks
     if record_grads and B * max_steps * d > GRAD_HISTORY_MAX:
@@ -61,9 +64,17 @@ def run_batch(
             f"record_grads needs B*max_steps*d = {B * max_steps * d} floats "
             f"(limit {GRAD_HISTORY_MAX}); lower max_steps or the batch"
         )
+    if sgd is not None and backend != "cpu":
+        raise ValueError(f"backend={backend!r} runs full-batch GD only; stochastic steps run "
+                         "on backend='cpu'")  # fmt: skip
     if sgd is not None and path == "blas":
         raise ValueError("path must be 'tile' or 'auto' for stochastic steps")
-    if path == "auto":
+    if backend == "cuda":
+        from diaglin.cuda.driver import choose_path, gd_cuda  # imports numba.cuda: GPU only
+
+        if path == "auto":
+            path = choose_path(n, d)
+    elif path == "auto":
         path = "blas" if sgd is None and n * d >= BLAS_MIN_ND else "tile"
     start = np.broadcast_to(theta0, (B, K * d))
     # Runs with similar η stop at similar times: grouping them keeps tiles full.
@@ -78,7 +89,12 @@ def run_batch(
     out_status = np.full(B, RUNNING, np.int8)
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
     floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
-    if path == "tile":
+    if backend == "cuda":
+        rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
+        config = {**config, "cuda": gd_cuda(model.kind, model.depth, X, y, etas[order], tile0,
+                                            rule, record_every, rec, grads, average_last,
+                                            outputs, path=path, progress=progress)}  # fmt: skip
+    elif path == "tile":
         kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
         stochastic = sgd if sgd is not None else _NO_SGD
         rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from diaglin import _validate as V
+from diaglin._names import BACKENDS
 from diaglin._version import __version__
 from diaglin.driver import run_batch
 from diaglin.models import get_model
 from diaglin.results import STATS, GDResult
-
-BACKENDS = ("cpu",)
 
 
 def run_gd(
@@ -51,8 +50,12 @@ def run_gd(
             (``grad_history``, (B, max_steps, d)).
         average_last: if K > 0, also report statistics at the mean of the last K iterates.
         diverge_factor: a run diverged when L > diverge_factor · max(L(θ0), eps) or non-finite.
-        backend: "cpu" (the seam for a future "cuda").
-        path: "tile" (Numba, vectorised across runs), "blas" (GEMM over runs) or "auto" (by n·d).
+        backend: "cpu" (Numba kernels on this machine's cores) or "cuda" (``numba.cuda``
+            kernels on an NVIDIA GPU: needs the ``[cuda]`` extra; ``diaglin.CudaUnavailable``
+            says what is missing otherwise).
+        path: "tile" (runs vectorised across a tile; on "cuda": one GPU thread per run),
+            "blas" (each step two matrix–matrix products over the runs; on "cuda": cuBLAS
+            through CuPy if installed, else a numba.cuda GEMM) or "auto" (chosen by n·d).
         stats: which statistics of the final (averaged, recorded) iterates to compute: "all",
             "norms" (no Hessian eigenvalues) or "none" (θ, β, loss); the others are NaN.
         progress: if given, called with the step counter now and then (every ~0.25 s).
@@ -71,7 +74,7 @@ def run_gd(
     record_every = V.check_int("record_every", record_every, 0)
     average_last = V.check_int("average_last", average_last, 0)
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS} in this build, got {backend!r}")
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if path not in ("auto", "tile", "blas"):
         raise ValueError(f"path must be 'auto', 'tile' or 'blas', got {path!r}")
     if stats not in STATS:
@@ -85,4 +88,5 @@ def run_gd(
         model, X, y, theta0, etas=etas, eps=eps, max_steps=max_steps,
         diverge_factor=diverge_factor, record_every=record_every, record_grads=record_grads,
         average_last=average_last, path=path, stats=stats, progress=progress, config=config,
+        backend=backend,
     )  # fmt: skip

@@ -186,7 +186,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) 
             "--backend",
             choices=BACKENDS,
             default="cpu",
-            help="where the GD runs: cpu = numba kernels on this machine's cores (default: cpu)",
+            help="where the GD runs: cpu = numba kernels on this machine's cores, cuda = "
+            "numba.cuda kernels on an NVIDIA GPU (pip install -e '.[cuda]') (default: cpu)",
         )
     g.add_argument(
         "--jobs",
@@ -257,6 +258,18 @@ def check_folders(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             parser.error(f"--cache-dir: {exc}")
 
 
+def check_backend(parser: argparse.ArgumentParser, backend: str) -> None:
+    """Before any computing: --backend cuda needs a usable GPU (else: what is missing)."""
+    if backend != "cuda":
+        return
+    from diaglin.cuda import CudaUnavailable, runtime
+
+    try:
+        runtime.cuda()
+    except CudaUnavailable as exc:
+        parser.error(f"--backend cuda: {exc}")
+
+
 def run_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, config: Experiment | None = None
 ) -> SweepResult:
@@ -269,6 +282,7 @@ def run_from_args(
     except ValueError as exc:
         parser.error(str(exc))
     check_folders(parser, args)
+    check_backend(parser, getattr(args, "backend", "cpu"))
     set_threads(parser, args.jobs)
     cache_dir = None if args.no_cache else args.cache_dir
     try:

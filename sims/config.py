@@ -14,12 +14,10 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from diaglin import DEPTH_MODELS, MODEL_NAMES
+from diaglin._names import BACKENDS, DEPTH_MODELS, MODEL_NAMES
 
 ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
-#: backends of diaglin.run_gd this build has.
-BACKENDS = ("cpu",)
 #: Bump when the cached arrays change meaning; part of every cache key.
 CACHE_FORMAT = 3
 

@@ -9,6 +9,10 @@ Numba's on-disk cache is keyed by each function's own source file, not by the fi
 into (``diaglin/models/_ops.py`` is inlined into every kernel). So that an edit anywhere in
 ``diaglin`` can never be tested against stale machine code, the test session uses a cache
 directory named after a hash of all of diaglin's sources (set before numba is imported).
+
+The GPU backend's tests run under numba's CUDA simulator unless NUMBA_ENABLE_CUDASIM is set:
+CI has no GPU. On a machine with one, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest tests/cuda``
+runs the same tests on the GPU.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def _source_hash() -> str:
 
 
 os.environ["NUMBA_CACHE_DIR"] = str(_ROOT / ".pytest_cache" / f"numba-{_source_hash()}")
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 numba_config.reload_config()  # in case a plugin imported numba before this file
 
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from diaglin.kernels.tile import CONVERGED, DIVERGED, MAX_STEPS
+from diaglin.kernels.stop import CONVERGED, DIVERGED, MAX_STEPS
 from diaglin.models import _numerics as nm
 
 

@@ -29,6 +29,7 @@ import numba as nb
 import numpy as np
 
 from diaglin.kernels import rng
+from diaglin.kernels.stop import RUNNING, average_window, steps_back, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
 
@@ -44,9 +45,6 @@ def tile_width(n_runs: int, n_threads: int) -> int:
     return int(min(TILE, max(MIN_TILE, -(-n_runs // max(n_threads, 1)))))
 
 
-CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
-#: ``out_status`` of a run that has not stopped yet.
-RUNNING = -1
 #: label-noise distributions of the stochastic step
 GAUSSIAN, RADEMACHER = 0, 1
 
@@ -354,18 +352,12 @@ def _drive(
         s = 0
         while any_stop and s < live:
             L = loss[s]
-            status = -1
-            if L < eps:
-                status = CONVERGED
-            elif not L <= bound[s]:  # also catches NaN
-                status = DIVERGED
-            elif step >= max_steps:
-                status = MAX_STEPS
-            if status < 0:
+            status = stop_status(L, eps, bound[s], step, max_steps)
+            if status == RUNNING:
                 s += 1
                 continue
             b = run[s]
-            back = 1 if (status == DIVERGED and step > 0 and not np.isfinite(L)) else 0
+            back = steps_back(status, L, step)
             src = nxt if back else cur
             for k in range(K):
                 for j in range(d):
@@ -374,11 +366,11 @@ def _drive(
             out_steps[b] = step - back
             out_status[b] = status
             if avg_k > 0:
-                cnt = min(step - back + 1, avg_k - back)
+                first, cnt = average_window(step - back, back, avg_k)
                 for k in range(K):
                     for j in range(d):
                         acc = 0.0
-                        for m in range(step - back - cnt + 1, step - back + 1):
+                        for m in range(first, first + cnt):
                             acc += ring[m % avg_k, k, j, s]
                         out_avg[b, k, j] = acc / cnt
             # Fill the freed slot with the tile's last live run (then test slot s again).

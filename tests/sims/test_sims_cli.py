@@ -48,13 +48,19 @@ def test_bad_values_are_argparse_errors(argv, needle, capsys, tmp_path):
     assert needle in capsys.readouterr().err
 
 
-def test_unavailable_backend_is_a_clear_error(capsys, tmp_path):
+def test_cuda_backend_without_a_gpu_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    from diaglin.cuda import CudaUnavailable, runtime
+
+    def no_gpu():
+        raise CudaUnavailable("backend='cuda' needs an NVIDIA GPU with a working driver: none")
+
+    monkeypatch.setattr(runtime, "cuda", no_gpu)
     with pytest.raises(SystemExit) as exc:
         phase_diagram.main(["--backend", "cuda", "--n-etas", "4", "--no-cache", "--quiet",
                             "--out", str(tmp_path)])  # fmt: skip
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "argument --backend: invalid choice: 'cuda'" in err
+    assert "--backend cuda: backend='cuda' needs an NVIDIA GPU" in err
 
 
 def test_depth_with_a_model_that_has_none_is_an_error(capsys, tmp_path):

@@ -36,11 +36,12 @@ ALTERNATIVES = {
     "max_steps": 99_999,
     "average_last": 3,
     "diverge_factor": 1e7,
+    "backend": "cuda",
 }
 
 
 def test_every_config_field_enters_the_cache_key():
-    names = {f.name for f in fields(SweepConfig)} - {"backend"}  # one backend in this build
+    names = {f.name for f in fields(SweepConfig)}
     assert names == set(ALTERNATIVES), "add the new field to ALTERNATIVES"
     base = SweepConfig(n_samples=(1,), sparsity=3)
     v = versions()

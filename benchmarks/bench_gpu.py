@@ -1,0 +1,190 @@
+"""The GPU backend against JAX on the same GPU and against diaglin's CPU backend.
+
+    python benchmarks/bench_gpu.py [--repeats 3] [--quick] [--sizes all|small] [--no-cpu]
+
+Workload: that of ``bench_gd.py`` (model "ww", beta = w ⊙ w, B runs with η ∈ [1e-3, 1e-2] from
+w0 = 0.1, T full-batch GD steps, float64, no run stopping early: every status is MAX_STEPS).
+Engines, each in its own process:
+
+- ``cuda``: ``run_gd(..., backend="cuda", stats="none")``, the whole call (host↔device copies
+  included), with the path auto picks; ``cuda-tile`` / ``cuda-blas`` force a kernel shape;
+- ``jax``: what a JAX user writes — x64, ``jax.jit(jax.vmap(run))`` over η with
+  ``lax.fori_loop`` over the steps, the gradient written out (as ``jax.grad`` would give it),
+  on the default (GPU) device; skipped where ``import jax`` fails (JAX is never a dependency);
+- ``cpu``: ``run_gd(..., stats="none")`` on all cores (timed on fewer steps and scaled to T
+  when T steps would overrun the budget; marked ~).
+
+Reported: run-steps per second B·T / median wall time, the first-call (compile) time of the GPU
+kernels, and the largest relative difference of the final losses between engines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt_rate, problem, run_worker, timed  # noqa: E402
+
+SIZES = [(65_536, 1, 5, 10_000), (16_384, 20, 100, 2000), (4096, 200, 1000, 200),
+         (1024, 1, 5, 10_000)]  # fmt: skip
+EPS = 1e-300  # unreachable: every run does exactly T steps
+MAX_STEPS = 2  # diaglin.Status.MAX_STEPS
+
+
+def workload(B, n, d):
+    X, y = problem(n, d)
+    return X, y, np.linspace(1e-3, 1e-2, B), np.full(d, 0.1)
+
+
+def diaglin_worker(engine, B, n, d, T, repeats, budget):
+    import diaglin
+
+    X, y, etas, w0 = workload(B, n, d)
+    backend = "cpu" if engine == "cpu" else "cuda"
+    path = engine.split("-")[1] if "-" in engine else "auto"
+
+    def call(steps, runs=B):
+        return diaglin.run_gd("ww", X, y, etas[:runs], w0, eps=EPS, max_steps=steps,
+                              stats="none", backend=backend, path=path)  # fmt: skip
+
+    t0 = time.perf_counter()
+    call(3, min(B, 64))  # compile (or load from the cache) and warm up
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    call(max(1, T // 20))
+    est = (time.perf_counter() - t0) * T / max(1, T // 20)
+    steps = T if est * 2 <= budget else int(max(T // 20, T * budget / (2 * est)))
+    times, r = timed(lambda: call(steps), repeats, budget)
+    print(json.dumps(dict(
+        engine=engine, times=[t * T / steps for t in times], steps_timed=steps,
+        first_call_s=first, path=r.config["path"], loss=r.loss.tolist(),
+        all_max_steps=bool(np.all(r.status == MAX_STEPS)), gpu=r.config.get("cuda"),
+    )))  # fmt: skip
+
+
+def jax_worker(engine, B, n, d, T, repeats, budget):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    X, y, etas, w0 = workload(B, n, d)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+
+    def one_run(eta, w):
+        def step(_, w):
+            r = Xj @ (w * w) - yj
+            return w - eta * 2.0 * w * (Xj.T @ r) / n
+
+        w = jax.lax.fori_loop(0, T, step, w)
+        r = Xj @ (w * w) - yj
+        return w, r @ r / (2.0 * n)
+
+    run = jax.jit(jax.vmap(one_run, in_axes=(0, None)))
+    e, w = jnp.asarray(etas), jnp.asarray(w0)
+    t0 = time.perf_counter()
+    compiled = run.lower(e, w).compile()
+    first = time.perf_counter() - t0
+    times, (_, loss) = timed(lambda: jax.block_until_ready(compiled(e, w)), repeats, budget)
+    print(json.dumps(dict(
+        engine="jax", times=times, steps_timed=T, first_call_s=first, path=str(jax.devices()[0]),
+        all_max_steps=True, loss=np.asarray(loss).tolist(),
+    )))  # fmt: skip
+
+
+def table_row(size, res) -> str:
+    """One markdown row: rates, ratios to JAX and to the CPU, first-call times, agreement."""
+    B, _, _, T = size
+    rate = {e: B * T / float(np.median(r["times"])) for e, r in res.items()}
+    ref = np.asarray(res["cuda"]["loss"]) if "cuda" in res else None
+    diffs = [float(np.max(np.abs(np.asarray(r["loss"]) - ref) / np.abs(ref)))
+             for e, r in res.items() if ref is not None and e != "cuda"]  # fmt: skip
+
+    def cell(e):
+        if e not in res:
+            return "–"
+        return ("~" if res[e]["steps_timed"] != T else "") + fmt_rate(rate[e])
+
+    def ratio(e):
+        return f"**{rate['cuda'] / rate[e]:.1f}×**" if e in res and "cuda" in res else "–"
+
+    first = " / ".join(f"{res[e]['first_call_s']:.1f}" if e in res else "–"
+                       for e in ("cuda-tile", "cuda-blas", "jax"))  # fmt: skip
+    auto = f"{cell('cuda')} ({res['cuda']['path']})" if "cuda" in res else "–"
+    cells = [
+        str(size),
+        auto,
+        cell("cuda-tile"),
+        cell("cuda-blas"),
+        cell("jax"),
+        cell("cpu"),
+        ratio("jax"),
+        ratio("cpu"),
+        first,
+        f"{max(diffs):.1e}" if diffs else "–",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def gpu_name() -> str:
+    try:
+        query = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
+        out = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        out = ""
+    return out or "no nvidia-smi"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="2 repeats, 8 s budget per engine")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per engine and size")
+    ap.add_argument("--sizes", choices=("all", "small"), default="all",
+                    help="small: only the rows with d <= 100")  # fmt: skip
+    ap.add_argument("--no-cpu", action="store_true", help="leave out the CPU backend")
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        eng, B, n, d, T, rep = a.worker[0], *map(int, a.worker[1:6])
+        fn = jax_worker if eng == "jax" else diaglin_worker
+        return fn(eng, B, n, d, T, rep, float(a.worker[6]))
+    repeats = 2 if a.quick else a.repeats
+    budget = a.budget or (8.0 if a.quick else 20.0)
+    script = os.path.abspath(__file__)
+    print(f"# bench_gpu — {time.strftime('%Y-%m-%d %H:%M')}, GPU: {gpu_name()}, "
+          f"{os.cpu_count()} CPU cores, repeats={repeats} (median)\n")  # fmt: skip
+    engines = ["cuda", "cuda-tile", "cuda-blas", "jax"] + ([] if a.no_cpu else ["cpu"])
+    sizes = SIZES if a.sizes == "all" else [s for s in SIZES if s[2] <= 100]
+    rows, gemm = [], None
+    for B, n, d, T in sizes:
+        res = {}
+        for eng in engines:
+            try:
+                res[eng] = run_worker(script, [eng, *map(str, (B, n, d, T, repeats)), str(budget)])
+            except RuntimeError as exc:
+                print(f"  {eng} at {(B, n, d, T)} failed: {str(exc)[-300:]}", file=sys.stderr)
+                continue
+            assert res[eng]["all_max_steps"], f"{eng} at {(B, n, d, T)}: a run stopped early"
+        rows.append(table_row((B, n, d, T), res))
+        gemm = res.get("cuda-blas", {}).get("gpu") or gemm
+        print(f"  done {(B, n, d, T)}", file=sys.stderr, flush=True)
+    print("Run-steps per second (B·T / median wall time; ~ = timed on fewer steps, scaled):\n")
+    print(
+        "| (B, n, d, T) | diaglin cuda (auto path) | cuda tile | cuda blas "
+        "| JAX jit+vmap (GPU) | diaglin CPU (all cores) | cuda / JAX | cuda / CPU "
+        "| first call s (tile / blas / JAX) | max rel. diff of final losses vs cuda |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\nGPU backend: {gemm} (the blas path's GEMMs)")
+
+
+if __name__ == "__main__":
+    main()
