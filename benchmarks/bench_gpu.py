@@ -11,11 +11,13 @@ Engines, each in its own process:
 - ``jax``: what a JAX user writes — x64, ``jax.jit(jax.vmap(run))`` over η with
   ``lax.fori_loop`` over the steps, the gradient written out (as ``jax.grad`` would give it),
   on the default (GPU) device; skipped where ``import jax`` fails (JAX is never a dependency);
-- ``cpu``: ``run_gd(..., stats="none")`` on all cores (timed on fewer steps and scaled to T
-  when T steps would overrun the budget; marked ~).
+- ``cpu``: ``run_gd(..., stats="none")`` on all cores.
 
-Reported: run-steps per second B·T / median wall time, the first-call (compile) time of the GPU
-kernels, and the largest relative difference of the final losses between engines.
+Reported: run-steps per second of a whole call for T steps, B·T / (fixed + T·per_step), with
+fixed and per_step fitted from calls of two step counts (so that large rows need not run all T
+steps on the CPU, and the fixed costs are not scaled up with them); for diaglin also the steps
+alone, B / per_step. Plus the first-call (compile) time, and the largest relative difference of
+the final losses between the engines that ran all T steps.
 """
 
 from __future__ import annotations
@@ -57,14 +59,17 @@ def diaglin_worker(engine, B, n, d, T, repeats, budget):
     t0 = time.perf_counter()
     call(3, min(B, 64))  # compile (or load from the cache) and warm up
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    call(max(1, T // 20))
-    est = (time.perf_counter() - t0) * T / max(1, T // 20)
-    steps = T if est * 2 <= budget else int(max(T // 20, T * budget / (2 * est)))
-    times, r = timed(lambda: call(steps), repeats, budget)
+    # Two step counts: the call costs fixed + steps·per_step (the fixed part — copies, layout,
+    # the final loss on the host — would be inflated if a short run were scaled up to T).
+    s1 = max(1, T // 20)
+    t1, _ = timed(lambda: call(s1), repeats, budget / 4)
+    s2 = T if (min(t1) * T / s1) * repeats <= budget else max(2 * s1, int(s1 * budget / min(t1)))
+    t2, r = timed(lambda: call(s2), repeats, budget)
+    per_step = max((float(np.median(t2)) - float(np.median(t1))) / (s2 - s1), 1e-12)
+    fixed = max(float(np.median(t1)) - s1 * per_step, 0.0)
     print(json.dumps(dict(
-        engine=engine, times=[t * T / steps for t in times], steps_timed=steps,
-        first_call_s=first, path=r.config["path"], loss=r.loss.tolist(),
+        engine=engine, whole_s=fixed + T * per_step, step_s=per_step, fixed_s=fixed,
+        steps_timed=s2, first_call_s=first, path=r.config["path"], loss=r.loss.tolist(),
         all_max_steps=bool(np.all(r.status == MAX_STEPS)), gpu=r.config.get("cuda"),
     )))  # fmt: skip
 
@@ -92,43 +97,40 @@ def jax_worker(engine, B, n, d, T, repeats, budget):
     compiled = run.lower(e, w).compile()
     first = time.perf_counter() - t0
     times, (_, loss) = timed(lambda: jax.block_until_ready(compiled(e, w)), repeats, budget)
+    whole = float(np.median(times))
     print(json.dumps(dict(
-        engine="jax", times=times, steps_timed=T, first_call_s=first, path=str(jax.devices()[0]),
-        all_max_steps=True, loss=np.asarray(loss).tolist(),
+        engine="jax", whole_s=whole, step_s=whole / T, fixed_s=0.0, steps_timed=T,
+        first_call_s=first, path=str(jax.devices()[0]), all_max_steps=True,
+        loss=np.asarray(loss).tolist(),
     )))  # fmt: skip
 
 
 def table_row(size, res) -> str:
-    """One markdown row: rates, ratios to JAX and to the CPU, first-call times, agreement."""
+    """One markdown row: whole-call rates, the diaglin steps-only rates, ratios to JAX and to
+    the CPU, first-call times, and the agreement of the final losses (runs of all T steps)."""
     B, _, _, T = size
-    rate = {e: B * T / float(np.median(r["times"])) for e, r in res.items()}
-    ref = np.asarray(res["cuda"]["loss"]) if "cuda" in res else None
-    diffs = [float(np.max(np.abs(np.asarray(r["loss"]) - ref) / np.abs(ref)))
-             for e, r in res.items() if ref is not None and e != "cuda"]  # fmt: skip
+    rate = {e: B * T / r["whole_s"] for e, r in res.items()}
+    full = [e for e, r in res.items() if r["steps_timed"] == T]
+    ref = np.asarray(res["cuda"]["loss"]) if "cuda" in full else None
+    diffs = [float(np.max(np.abs(np.asarray(res[e]["loss"]) - ref) / np.abs(ref)))
+             for e in full if ref is not None and e != "cuda"]  # fmt: skip
 
     def cell(e):
         if e not in res:
             return "–"
-        return ("~" if res[e]["steps_timed"] != T else "") + fmt_rate(rate[e])
+        steps_only = B / res[e]["step_s"]
+        extra = f" ({fmt_rate(steps_only)})" if e != "jax" else ""
+        return fmt_rate(rate[e]) + extra
 
     def ratio(e):
         return f"**{rate['cuda'] / rate[e]:.1f}×**" if e in res and "cuda" in res else "–"
 
     first = " / ".join(f"{res[e]['first_call_s']:.1f}" if e in res else "–"
                        for e in ("cuda-tile", "cuda-blas", "jax"))  # fmt: skip
-    auto = f"{cell('cuda')} ({res['cuda']['path']})" if "cuda" in res else "–"
-    cells = [
-        str(size),
-        auto,
-        cell("cuda-tile"),
-        cell("cuda-blas"),
-        cell("jax"),
-        cell("cpu"),
-        ratio("jax"),
-        ratio("cpu"),
-        first,
-        f"{max(diffs):.1e}" if diffs else "–",
-    ]
+    auto = f"{cell('cuda')} [{res['cuda']['path']}]" if "cuda" in res else "–"
+    cells = [str(size), auto, cell("cuda-tile"), cell("cuda-blas"), cell("jax"), cell("cpu"),
+             ratio("jax"), ratio("cpu"), first,
+             f"{max(diffs):.1e} ({len(diffs)})" if diffs else "–"]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
 
@@ -175,12 +177,12 @@ def main():
         rows.append(table_row((B, n, d, T), res))
         gemm = res.get("cuda-blas", {}).get("gpu") or gemm
         print(f"  done {(B, n, d, T)}", file=sys.stderr, flush=True)
-    print("Run-steps per second (B·T / median wall time; ~ = timed on fewer steps, scaled):\n")
-    print(
-        "| (B, n, d, T) | diaglin cuda (auto path) | cuda tile | cuda blas "
-        "| JAX jit+vmap (GPU) | diaglin CPU (all cores) | cuda / JAX | cuda / CPU "
-        "| first call s (tile / blas / JAX) | max rel. diff of final losses vs cuda |"
-    )
+    print("Run-steps per second of a whole call, B·T / (fixed + T·per_step) from two step counts "
+          "(in brackets: the steps alone, B / per_step):\n")  # fmt: skip
+    print("| (B, n, d, T) | diaglin cuda [auto path] | cuda tile | cuda blas "
+          "| JAX jit+vmap (GPU) | diaglin CPU (all cores) | cuda / JAX | cuda / CPU "
+          "| first call s (tile / blas / JAX) | max rel. diff of final losses vs cuda "
+          "(engines compared) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nGPU backend: {gemm} (the blas path's GEMMs)")

@@ -2,12 +2,14 @@
 eigenvalues) and trace.
 
 Dense (``np.linalg.eigvalsh`` on the closed-form Hessian, batched, called outside any Numba
-parallel region) for small P; Lanczos (``scipy.sparse.linalg.eigsh`` on the exact Hessian-vector
-product, never forming the P×P matrix) for large P. Both are exact up to solver tolerance.
+parallel region) for small P; for large P, Lanczos on the exact Hessian-vector product, never
+forming the P×P matrix, for all runs in lockstep (``diaglin.lanczos``: each step one batched HVP,
+i.e. matrix–matrix products across runs). Both are exact up to solver tolerance.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +17,17 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import threadpool_limits
 
 from diaglin import _validate as V
+from diaglin.lanczos import extreme_eigenvalues
 from diaglin.models import DiagonalModel, get_model
 from diaglin.models import _numerics as nm
 
 #: Largest P for which ``method="auto"`` uses the dense solver (see benchmarks/bench_sharpness.py).
 DENSE_MAX_P = 300
-#: Hessians per dense chunk are limited to this many float64 entries (memory bound).
+#: Hessians per dense chunk (and Krylov bases per Lanczos chunk) are limited to this many float64
+#: entries (memory bound).
 _CHUNK_ENTRIES = 2**23
+#: Lanczos steps before a run falls back to ARPACK.
+LANCZOS_MAX_ITER = 300
 
 
 @dataclass(frozen=True)
@@ -64,33 +70,75 @@ def _dense(model: DiagonalModel, tile, X, y, A):
     return lo, hi
 
 
+def batched_hvp(
+    model: DiagonalModel, tile, X, y
+) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    """``matvec(V, rows=None)``: V (R, P) → the rows ∇²L(θ_{rows[r]}) V[r] for runs ``rows``
+    (default: all) of ``tile`` (K, d, B), exactly:
+
+        H v = J ⊙ (Xᵀ X (J·v) / n) + g ⊙ (∂²β · v),   J·v = Σ_k J_k ⊙ v_k,
+
+    with J the per-coordinate derivatives of β, g = Xᵀ r / n and ∂²β the K×K second derivatives
+    of β_j: two matrix–matrix products over the runs (X is n×d) per application.
+    """
+    K, d, B = tile.shape
+    n = X.shape[0]
+    th = np.ascontiguousarray(tile)
+    J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
+    nm.derivatives_batch(model.kind, model.depth, th, J, D2)
+    beta = np.empty((B, d))
+    nm.beta_batch(model.kind, model.depth, th, beta)
+    g = ((beta @ X.T - y) @ X / n).T  # (d, B)
+
+    def matvec(V: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        Jr, D2r, gr = (J, D2, g) if rows is None else (J[..., rows], D2[..., rows], g[:, rows])
+        R = V.shape[0]
+        V3 = V.T.reshape(K, d, R)
+        jv = np.einsum("kjb,kjb->jb", Jr, V3)
+        ajv = X.T @ (X @ jv) / n
+        out = Jr * ajv + gr * np.einsum("kljb,ljb->kjb", D2r, V3)
+        return out.reshape(K * d, R).T
+
+    return matvec
+
+
 def _lanczos(model: DiagonalModel, tile, X, y, tol: float):
+    """Extreme eigenvalues of every run's Hessian by Lanczos in lockstep (``diaglin.lanczos``) on
+    the exact batched HVP, in chunks that bound the Krylov bases' memory; a run that does not
+    converge in LANCZOS_MAX_ITER steps is redone alone by ARPACK (``eigsh``)."""
     K, d, B = tile.shape
     P = K * d
     lo, hi = np.empty(B), np.empty(B)
-    out = np.empty((K, d))
-    g = np.empty(d)
-    v0 = np.ones(P) / np.sqrt(P)
-    for t in range(B):
-        th = np.ascontiguousarray(tile[:, :, t : t + 1])
-        nm.gbeta_at(model.kind, model.depth, th, 0, X, y, g)
-
-        def matvec(v, th=th):
-            nm.hvp_run(model.kind, model.depth, th, 0, X, g, np.reshape(v, (K, d)), out)
-            return out.reshape(-1).copy()
-
-        op = LinearOperator((P, P), matvec=matvec, dtype=np.float64)
-        # Two one-sided runs need about half the products of one two-ended ("BE") run.
-        hi[t] = eigsh(op, k=1, which="LA", tol=tol, v0=v0, return_eigenvectors=False)[0]
-        lo[t] = eigsh(op, k=1, which="SA", tol=tol, v0=v0, return_eigenvectors=False)[0]
+    m = min(P, LANCZOS_MAX_ITER)
+    step = max(1, _CHUNK_ENTRIES // ((m + 1) * P))
+    v0 = np.random.default_rng(0).standard_normal(P)  # fixed: results are reproducible
+    for start in range(0, B, step):
+        sub = tile[:, :, start : start + step]
+        W = sub.shape[2]
+        matvec = batched_hvp(model, sub, X, y)
+        a, b, ok = extreme_eigenvalues(matvec, np.tile(v0, (W, 1)), tol=tol, max_iter=m)
+        for t in np.flatnonzero(~ok):
+            a[t], b[t] = _arpack(model, sub[:, :, t : t + 1], X, y, tol, v0)
+        lo[start : start + W], hi[start : start + W] = a, b
     return lo, hi
+
+
+def _arpack(model: DiagonalModel, th, X, y, tol: float, v0: np.ndarray) -> tuple[float, float]:
+    """(λ_min, λ_max) of one run's Hessian by ARPACK on the exact HVP (the fallback)."""
+    P = v0.size
+    matvec = batched_hvp(model, th, X, y)
+    op = LinearOperator((P, P), matvec=lambda v: matvec(v[None, :])[0], dtype=np.float64)
+    hi = eigsh(op, k=1, which="LA", tol=tol, v0=v0, return_eigenvectors=False)[0]
+    lo = eigsh(op, k=1, which="SA", tol=tol, v0=v0, return_eigenvectors=False)[0]
+    return float(lo), float(hi)
 
 
 def sharpness(model, theta, X, y, *, method: str = "auto", tol: float = 1e-12) -> SharpnessResult:
     """Largest |eigenvalue| S = max(|λ_max|, |λ_min|) of ∇²L(θ), with λ_max, λ_min and tr ∇²L.
 
-    method: "dense" (eigvalsh of the closed-form Hessian), "lanczos" (eigsh on the exact HVP,
-    relative tolerance ``tol``), or "auto" (dense iff P <= DENSE_MAX_P). The trace is exact in
+    method: "dense" (eigvalsh of the closed-form Hessian), "lanczos" (Lanczos on the exact HVP,
+    all runs at once, relative residual tolerance ``tol``), or "auto" (dense iff P <=
+    DENSE_MAX_P). The trace is exact in
     closed form: Σ_kj (∂β_j/∂θ_kj)² (XᵀX/n)_jj + Σ_j g_j Σ_k ∂²β_j/∂θ_kj².
     """
     model = get_model(model)

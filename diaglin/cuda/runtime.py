@@ -27,7 +27,7 @@ def cuda():
     if not hasattr(np, "row_stack"):
         # numba-cuda (0.2x) still calls np.row_stack, which NumPy 2.5 removed; alias it
         # before the import, or importing numba.cuda fails with an AttributeError.
-        np.row_stack = np.vstack
+        np.row_stack = np.vstack  # noqa: NPY201 (ruff --fix would rewrite it away)
     try:
         from numba import cuda as numba_cuda
     except ImportError as exc:  # pragma: no cover - depends on the installation

@@ -174,3 +174,15 @@ def gd_update_batch(kind, depth, th, g, eta, out):
         for k in range(K):
             for j in range(d):
                 out[k, j, t] = th[k, j, t] - eta[t] * dbeta_jt(kind, depth, th, k, j, t) * g[t, j]
+
+
+@nb.njit(**_JIT)
+def derivatives_batch(kind, depth, th, J, D2):
+    """J[k, j, t] = d beta_j / dθ_kj and D2[k, l, j, t] = d² beta_j / dθ_kj dθ_lj of run t."""
+    K, d, W = th.shape
+    for k in range(K):
+        for j in range(d):
+            for t in range(W):
+                J[k, j, t] = dbeta_jt(kind, depth, th, k, j, t)
+                for l in range(K):
+                    D2[k, l, j, t] = d2beta_jt(kind, depth, th, k, l, j, t)

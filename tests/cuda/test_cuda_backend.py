@@ -194,4 +194,4 @@ def test_numpy_without_row_stack_is_patched_before_numba_cuda_loads(monkeypatch)
 
     monkeypatch.delattr(np, "row_stack", raising=False)
     runtime.cuda.__wrapped__()
-    assert np.row_stack is np.vstack
+    assert np.row_stack is np.vstack  # noqa: NPY201
