@@ -9,9 +9,10 @@ Kahan's "twice is enough") keeps the basis orthonormal, so no Ritz value is spur
 
 Convergence (ARPACK's rule): a run is done when both extreme Ritz pairs (θ, s) of its
 tridiagonal T_m satisfy |β_m s_m| <= tol · max|θ|, where |β_m s_m| is the norm of the Ritz
-residual H u − θ u; for a symmetric H that bounds the eigenvalue error |θ − λ|. A Krylov space
-that becomes invariant (β_m <= INVARIANT · |H q_m|) gives exact eigenvalues: the run stops. Runs not converged after
-``max_iter`` iterations are reported as such (``converged`` False) for the caller to redo.
+residual H u − θ u; for a symmetric H that bounds the eigenvalue error |θ − λ|. A Krylov
+space that becomes invariant (β_m <= INVARIANT · |H q_m|) gives exact eigenvalues: the run
+stops. Runs not converged after ``max_iter`` iterations are reported as such (``converged``
+False) for the caller to redo.
 """
 
 from __future__ import annotations
