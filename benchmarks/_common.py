@@ -60,6 +60,67 @@ def run_worker(script: str, args: list[str], env: dict | None = None, timeout: f
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+#: JAX on the CPU, one host device (the setting of every JAX peer on the CPU here)
+XLA_ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
+
+
+def run_worker_in(python, script, args, env=None, timeout=900):
+    """``run_worker`` with another interpreter (e.g. a venv that has JAX)."""
+    proc = subprocess.run(
+        [python, script, "--worker", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {args} ({python}) failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def jax_available(python: str) -> str | None:
+    """jax's version if ``python`` can import it, else None (JAX is a peer, never a dependency)."""
+    try:
+        proc = subprocess.run(
+            [python, "-c", "import jax; print(jax.__version__)"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **XLA_ENV},
+            timeout=300,
+        )
+    except OSError:
+        return None
+    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
+
+
+def jax_gd(X, y, etas, w0, T):
+    """What a JAX user writes for the ``bench_gd`` workload: x64, ``jit(vmap(run))`` over η with
+    ``lax.fori_loop`` over T steps of w ← w − η·2w⊙Xᵀ(X(w⊙w) − y)/n (the gradient ``jax.grad``
+    gives, written out). Returns (compiled function of (etas, w0) → (w (B, d), loss (B,)),
+    its arguments, compile seconds)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    n = X.shape[0]
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+
+    def one_run(eta, w):
+        def step(_, w):
+            r = Xj @ (w * w) - yj
+            return w - eta * 2.0 * w * (Xj.T @ r) / n
+
+        w = jax.lax.fori_loop(0, T, step, w)
+        r = Xj @ (w * w) - yj
+        return w, r @ r / (2.0 * n)
+
+    run = jax.jit(jax.vmap(one_run, in_axes=(0, None)))
+    args = (jnp.asarray(etas), jnp.asarray(w0))
+    t0 = time.perf_counter()
+    compiled = run.lower(*args).compile()
+    return compiled, args, time.perf_counter() - t0
+
+
 def timed(fn, repeats: int, budget_s: float):
     """Call fn() up to ``repeats`` times (at least once; stop early past ``budget_s``).
 

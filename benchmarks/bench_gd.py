@@ -1,6 +1,7 @@
 """Throughput of ``diaglin.run_gd`` vs a vectorised NumPy reference doing the same workload.
 
-    python benchmarks/bench_gd.py [--repeats 5] [--quick] [--skip-compile]
+    python benchmarks/bench_gd.py [--repeats 5] [--quick] [--skip-compile] [--cores N]
+                                  [--jax-python PATH]
 
 Workload (``03_performance.md``): model "ww" (beta = w ⊙ w), L = 1/(2n)||X beta − y||², B runs
 with different η ∈ [1e-3, 1e-2] from one start w0 = 0.1, T full-batch GD steps, float64, no run
@@ -9,6 +10,11 @@ median over repeats, each engine in its own process. The diaglin numbers time th
 ``run_gd`` call, which also computes exact final statistics (sharpness by eigvalsh/Lanczos,
 trace, norms); the NumPy reference only does the T steps, so "auto/NumPy" is conservative and
 the final-statistics share is reported separately (``IterateStats.at`` timed on the result).
+
+JAX, where ``--jax-python`` (default: this interpreter) can import it: what a JAX user writes
+(``_common.jax_gd``: x64, jit + vmap over η, ``lax.fori_loop`` over the T steps, on the CPU),
+timed on its compiled function; the table gives diaglin auto / JAX. ``--cores N`` pins the parent
+and every worker to cores 0..N-1 (``sched_setaffinity``, inherited) with N Numba threads.
 
 Part 2 times the first-call JIT compilation of ``run_gd`` in a fresh process with an empty
 Numba cache (``NUMBA_CACHE_DIR`` = a new temp dir), then again in a second fresh process using the
@@ -27,7 +33,19 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import base_parser, fmt_rate, machine_line, problem, run_worker, timed, worker_env  # noqa: E402
+from _common import (  # noqa: E402
+    XLA_ENV,
+    base_parser,
+    fmt_rate,
+    jax_available,
+    jax_gd,
+    machine_line,
+    problem,
+    run_worker,
+    run_worker_in,
+    timed,
+    worker_env,
+)
 
 SIZES = [(1024, 1, 5, 10_000), (1024, 20, 100, 2000), (256, 200, 1000, 200)]
 EPS = 1e-300  # unreachable: every run does exactly T steps
@@ -83,7 +101,14 @@ def numpy_gd(X, y, etas, w0, T, eps=EPS, diverge_factor=DIVERGE_FACTOR):
 def worker(engine, B, n, d, T, repeats, budget):
     X, y, etas, w0 = workload(B, n, d)
     res = {"engine": engine}
-    if engine == "numpy":
+    if engine == "jax":
+        import jax
+
+        compiled, args, compile_s = jax_gd(X, y, etas, w0, T)
+        times, (W, loss) = timed(lambda: jax.block_until_ready(compiled(*args)), repeats, budget)
+        W, loss, status = np.asarray(W), np.asarray(loss), np.full(B, MAX_STEPS)
+        res.update(stats_times=[0.0], path="jax", compile_s=compile_s)
+    elif engine == "numpy":
         numpy_gd(X, y, etas[:8], w0, min(T, 3))  # warm-up
         times, (W, loss, status) = timed(lambda: numpy_gd(X, y, etas, w0, T), repeats, budget)
         res.update(stats_times=[0.0], path="numpy")
@@ -146,6 +171,9 @@ def compile_worker():
 def main():
     ap = base_parser(__doc__, repeats=5)
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--cores", type=int, default=None, help="pin every engine to cores 0..N-1")
+    ap.add_argument("--jax-python", default=sys.executable,
+                    help="interpreter for the JAX worker (default: this one)")  # fmt: skip
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -161,6 +189,13 @@ def main():
     env = worker_env(a.blas_threads)
     if env:
         print(f"# OPENBLAS_NUM_THREADS={a.blas_threads} in every worker\n")
+    if a.cores:
+        os.sched_setaffinity(0, set(range(a.cores)))  # inherited by every worker
+        env = {**(env or {}), "NUMBA_NUM_THREADS": str(a.cores)}
+        print(f"# pinned to cores 0..{a.cores - 1}, NUMBA_NUM_THREADS={a.cores}\n")
+    jax_version = jax_available(a.jax_python)
+    print(f"# JAX {jax_version} ({a.jax_python})\n" if jax_version else
+          f"# JAX column skipped: `import jax` fails in {a.jax_python}\n")  # fmt: skip
     rows, notes = [], []
     for B, n, d, T in SIZES:
         res = {}
@@ -173,13 +208,16 @@ def main():
                     f"{eng} at {(B, n, d, T)}: timed at {res[eng]['steps_timed']} steps "
                     "(a full call would exceed the budget), scaled to T (marked ~)"
                 )
+        if jax_version:
+            args = ["jax", *map(str, (B, n, d, T, repeats)), str(budget)]
+            res["jax"] = run_worker_in(a.jax_python, script, args, env={**(env or {}), **XLA_ENV})
         rate = {e: B * T / float(np.median(r["times"])) for e, r in res.items()}
         mark = {e: "~" if r.get("steps_timed", T) != T else "" for e, r in res.items()}
         auto = res["tile"]["auto_path"]
         stat = float(np.median(res[auto]["stats_times"]))
         whole_rate = B * T / (float(np.median(res[auto]["times"])) + stat)
         ref = np.asarray(res["numpy"]["loss"])
-        full = [e for e in ("tile", "blas") if res[e].get("steps_timed", T) == T]
+        full = [e for e in res if e != "numpy" and res[e].get("steps_timed", T) == T]
         errs = [float(np.max(np.abs(np.asarray(res[e]["loss"]) - ref) / np.abs(ref))) for e in full]
         err = f"{max(errs):.1e} ({'+'.join(full)})" if errs else "n/a"
         n_rep = "/".join(str(len(r["times"])) for r in res.values())
@@ -193,6 +231,8 @@ def main():
             f"{stat:.3g} s",
             f"{fmt_rate(whole_rate)}",
             f"{whole_rate / rate['numpy']:.2f}×",
+            fmt_rate(rate["jax"]) if "jax" in res else "–",
+            f"**{rate[auto] / rate['jax']:.2f}×**" if "jax" in res else "–",
             err,
             n_rep,
         ]
@@ -201,10 +241,10 @@ def main():
     print("Run-steps per second (B·T / median wall time of T GD steps):\n")
     print(
         "| (B, n, d, T) | NumPy | diaglin auto (path) | tile | blas | auto/NumPy "
-        "| + final stats (auto) | whole run_gd call (auto) | whole/NumPy "
-        "| max rel. diff final loss vs NumPy | repeats NumPy/tile/blas |"
+        "| + final stats (auto) | whole run_gd call (auto) | whole/NumPy | JAX jit+vmap "
+        "| auto/JAX | max rel. diff final loss vs NumPy | repeats NumPy/tile/blas(/JAX) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(
         "\nGD columns time run_gd with stats='none' (loss only); "

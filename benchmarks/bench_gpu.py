@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt_rate, problem, run_worker, timed  # noqa: E402
+from _common import fmt_rate, jax_gd, problem, run_worker, timed  # noqa: E402
 
 SIZES = [(65_536, 1, 5, 10_000), (16_384, 20, 100, 2000), (4096, 200, 1000, 200),
          (1024, 1, 5, 10_000)]  # fmt: skip
@@ -76,27 +76,9 @@ def diaglin_worker(engine, B, n, d, T, repeats, budget):
 
 def jax_worker(engine, B, n, d, T, repeats, budget):
     import jax
-    import jax.numpy as jnp
 
-    jax.config.update("jax_enable_x64", True)
-    X, y, etas, w0 = workload(B, n, d)
-    Xj, yj = jnp.asarray(X), jnp.asarray(y)
-
-    def one_run(eta, w):
-        def step(_, w):
-            r = Xj @ (w * w) - yj
-            return w - eta * 2.0 * w * (Xj.T @ r) / n
-
-        w = jax.lax.fori_loop(0, T, step, w)
-        r = Xj @ (w * w) - yj
-        return w, r @ r / (2.0 * n)
-
-    run = jax.jit(jax.vmap(one_run, in_axes=(0, None)))
-    e, w = jnp.asarray(etas), jnp.asarray(w0)
-    t0 = time.perf_counter()
-    compiled = run.lower(e, w).compile()
-    first = time.perf_counter() - t0
-    times, (_, loss) = timed(lambda: jax.block_until_ready(compiled(e, w)), repeats, budget)
+    compiled, args, first = jax_gd(*workload(B, n, d), T)
+    times, (_, loss) = timed(lambda: jax.block_until_ready(compiled(*args)), repeats, budget)
     whole = float(np.median(times))
     print(json.dumps(dict(
         engine="jax", whole_s=whole, step_s=whole / T, fixed_s=0.0, steps_timed=T,

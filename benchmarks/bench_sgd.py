@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,17 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import base_parser, fmt_rate, machine_line, run_worker, timed, worker_env  # noqa: E402
+from _common import (  # noqa: E402
+    XLA_ENV,
+    base_parser,
+    fmt_rate,
+    jax_available,
+    machine_line,
+    run_worker,
+    run_worker_in,
+    timed,
+    worker_env,
+)  # fmt: skip
 
 SIZES = [(64, 200_000), (256, 50_000), (1024, 20_000)]  # (B, T); --quick: T / 10
 N, D, S, ALPHA, ETA, SIGMA = 30, 100, 3, 0.5, 0.004, 1.0
@@ -51,7 +60,6 @@ MAX_STEPS = 2  # diaglin.Status.MAX_STEPS
 LOSS_FACTOR = 3.0  # the engines' mean final losses must agree within this factor
 TARGET_RATE, TARGET_RATIO = 1e7, 2.0  # issue 9: diaglin >= 1e7 steps/s in total and >= 2x JAX
 #: XLA on CPU: one host device (its default; stated so a user's XLA_FLAGS cannot change it)
-XLA_ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
 
 
 def make_data(path: str) -> None:
@@ -172,35 +180,6 @@ def compile_worker(data):
         diaglin.run_sgd("pm", X, y, sched, theta0, seeds=[0, 1], max_steps=5, stats=stats)
         out[f"{name}_s"] = time.perf_counter() - t0
     print(json.dumps(out))
-
-
-def run_worker_in(python, script, args, env=None, timeout=900):
-    """``_common.run_worker`` with another interpreter (the JAX venv's)."""
-    proc = subprocess.run(
-        [python, script, "--worker", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {args} ({python}) failed:\n{proc.stdout}\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def jax_available(python: str) -> str | None:
-    """jax's version if ``python`` can import it, else None."""
-    try:
-        proc = subprocess.run(
-            [python, "-c", "import jax; print(jax.__version__)"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **XLA_ENV},
-            timeout=300,
-        )
-    except OSError:
-        return None
-    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
 
 
 def main():

@@ -10,6 +10,7 @@ the CPU kernels' contract (``diaglin.kernels.tile._make_kernel``), in the same r
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -24,7 +25,7 @@ COMPACT_BELOW = 0.75
 
 
 def choose_path(n: int, d: int) -> str:
-    """ "tile" (one thread per run) for n·d <= GEMM_MIN_ND, else "blas" (two GEMMs per step)."""
+    """The kernel shape: "tile" (one thread per run) for n·d <= GEMM_MIN_ND, else "blas"."""
     return "tile" if n * d <= GEMM_MIN_ND else "blas"
 
 
@@ -50,7 +51,7 @@ def gd_cuda(
             f"<= {per_run.SHARED_X_MAX}, got {n * d} (use 'blas' or 'auto')"
         )
     out_status = outputs[3]
-    dev = _Device(
+    dev = SimpleNamespace(
         X=cu.to_device(np.ascontiguousarray(X)), y=cu.to_device(y), etas=cu.to_device(etas),
         floor=cu.to_device(np.asarray(floor, float)), rec=cu.to_device(rec_theta),
         grads=cu.to_device(grad_hist), outputs=_device_outputs(outputs),
@@ -81,13 +82,6 @@ def _device_outputs(outputs: tuple) -> list:
     others only allocated (the kernels write every entry of a run when it stops)."""
     cu = cuda()
     return [cu.to_device(a) if i == 3 else cu.device_array_like(a) for i, a in enumerate(outputs)]
-
-
-class _Device:
-    """The batch's inputs and outputs on the device."""
-
-    def __init__(self, **arrays):
-        self.__dict__.update(arrays)
 
 
 def _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):

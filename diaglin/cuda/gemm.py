@@ -22,7 +22,7 @@ from numba import float64
 
 from diaglin.cuda import runtime
 from diaglin.cuda.runtime import cupy_or_none, device_function, simulated
-from diaglin.kernels.stop import average_window, steps_back, stop_status
+from diaglin.kernels.stop import finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt
 
 #: ``numba.cuda``, checked to have a GPU (or the simulator); a module global, as the simulator
@@ -126,8 +126,7 @@ def gemm_kernels(kind: int, depth: int):
     beta = device_function(beta_jt)
     dbeta = device_function(dbeta_jt)
     stop = device_function(stop_status)
-    back_of = device_function(steps_back)
-    window = device_function(average_window)
+    finish = device_function(finish_run)
 
     @cuda.jit
     def beta_kernel(theta, out):
@@ -168,21 +167,8 @@ def gemm_kernels(kind: int, depth: int):
         if status < 0:
             prev_loss[w] = loss
             return
-        back = back_of(status, loss, step)
-        for k in range(K):
-            for j in range(d):
-                out_theta[b, k, j] = prev[k, j, w] if back else theta[k, j, w]
-        out_loss[b] = prev_loss[w] if back else loss
-        out_steps[b] = step - back
-        out_status[b] = status
-        if avg_k > 0:
-            first, cnt = window(step - back, back, avg_k)
-            for k in range(K):
-                for j in range(d):
-                    acc = 0.0
-                    for m in range(first, first + cnt):
-                        acc += ring[m % avg_k, k, j, w]
-                    out_avg[b, k, j] = acc / cnt
+        finish(status, loss, prev_loss[w], step, theta, prev, w, ring, w, avg_k, b, out_theta,
+               out_loss, out_steps, out_status, out_avg)  # fmt: skip
 
     @cuda.jit
     def update_kernel(G, rows, theta, new_theta, beta_out, ring, etas, n, step, record_every,

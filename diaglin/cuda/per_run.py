@@ -25,7 +25,7 @@ from numba import float64
 
 from diaglin.cuda import runtime
 from diaglin.cuda.runtime import device_function
-from diaglin.kernels.stop import average_window, steps_back, stop_status
+from diaglin.kernels.stop import finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 
 #: ``numba.cuda``, checked to have a GPU (or the simulator); a module global, as the simulator
@@ -66,8 +66,7 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
     beta = device_function(beta_jt)
     dbeta = device_function(dbeta_jt)
     stop = device_function(stop_status)
-    back_of = device_function(steps_back)
-    window = device_function(average_window)
+    finish = device_function(finish_run)
 
     @cuda.jit(device=True)
     def loss_of(r):
@@ -105,21 +104,8 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
                     ring[step % avg_k, k, j, b] = cur[k, j, 0]
         status = stop(loss, eps, bound, step, max_steps)
         if status >= 0:
-            back = back_of(status, loss, step)
-            for k in range(K):
-                for j in range(d):
-                    out_theta[b, k, j] = nxt[k, j, 0] if back else cur[k, j, 0]
-            out_loss[b] = prev_loss if back else loss
-            out_steps[b] = step - back
-            out_status[b] = status
-            if avg_k > 0:
-                first, cnt = window(step - back, back, avg_k)
-                for k in range(K):
-                    for j in range(d):
-                        acc = 0.0
-                        for m in range(first, first + cnt):
-                            acc += ring[m % avg_k, k, j, b]
-                        out_avg[b, k, j] = acc / cnt
+            finish(status, loss, prev_loss, step, cur, nxt, 0, ring, b, avg_k, b, out_theta,
+                   out_loss, out_steps, out_status, out_avg)  # fmt: skip
             return status, loss
         record_grads = grad_hist.shape[1] > 0
         for i in range(n):

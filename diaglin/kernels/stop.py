@@ -8,7 +8,7 @@ At step k with training loss L_k a run stops as
     MAX_STEPS  if k >= max_steps,
 
 in that order of precedence; otherwise it goes on (RUNNING). A run that diverged to a
-non-finite loss after step 0 reports the previous, finite iterate (``steps_back`` = 1).
+non-finite loss after step 0 reports the previous, finite iterate (``finish_run``).
 """
 
 from __future__ import annotations
@@ -37,18 +37,30 @@ def stop_status(loss, eps, bound, step, max_steps):
 
 
 @nb.njit(**_JIT)
-def steps_back(status, loss, step):
-    """1 if the run reports iterate step - 1 (it diverged to a non-finite loss after step 0),
-    else 0 (it reports iterate ``step``)."""
-    if status == DIVERGED and step > 0 and not math.isfinite(loss):
-        return 1
-    return 0
+def finish_run(status, loss, prev_loss, step, cur, prev, col, ring, ring_col, avg_k, b,
+               out_theta, out_loss, out_steps, out_status, out_avg):  # fmt: skip
+    """Write the outputs of run b, stopped at step ``step`` with ``status`` and loss ``loss``.
 
-
-@nb.njit(**_JIT)
-def average_window(last, back, avg_k):
-    """(first, count): the averaged statistics of a run that reports iterate ``last`` use the
-    iterates first .. last, count = min(last + 1, avg_k - back) of them (a ring of avg_k slots
-    that, when back = 1, already holds the non-finite iterate last + 1 in one slot)."""
-    count = min(last + 1, avg_k - back)
-    return last - count + 1, count
+    It reports iterate ``step`` (cur[:, :, col]) or, having diverged to a non-finite loss after
+    step 0, the previous one (prev[:, :, col], loss ``prev_loss``, step - 1). With avg_k > 0 it
+    also writes the mean of its last min(reported step + 1, avg_k − back) iterates from the ring
+    ring[step % avg_k, :, :, ring_col] (which, when back = 1, already holds the non-finite one).
+    The arrays are in tile layout (block, coordinate, run), outputs indexed by run b.
+    """
+    K, d = cur.shape[0], cur.shape[1]
+    back = 1 if status == DIVERGED and step > 0 and not math.isfinite(loss) else 0
+    last = step - back
+    for k in range(K):
+        for j in range(d):
+            out_theta[b, k, j] = prev[k, j, col] if back else cur[k, j, col]
+    out_loss[b] = prev_loss if back else loss
+    out_steps[b] = last
+    out_status[b] = status
+    if avg_k > 0:
+        count = min(last + 1, avg_k - back)
+        for k in range(K):
+            for j in range(d):
+                acc = 0.0
+                for m in range(last - count + 1, last + 1):
+                    acc += ring[m % avg_k, k, j, ring_col]
+                out_avg[b, k, j] = acc / count

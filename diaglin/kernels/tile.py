@@ -29,7 +29,7 @@ import numba as nb
 import numpy as np
 
 from diaglin.kernels import rng
-from diaglin.kernels.stop import RUNNING, average_window, steps_back, stop_status
+from diaglin.kernels.stop import RUNNING, finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
 
@@ -356,23 +356,8 @@ def _drive(
             if status == RUNNING:
                 s += 1
                 continue
-            b = run[s]
-            back = steps_back(status, L, step)
-            src = nxt if back else cur
-            for k in range(K):
-                for j in range(d):
-                    out_theta[b, k, j] = src[k, j, s]
-            out_loss[b] = prev_loss[s] if back else L
-            out_steps[b] = step - back
-            out_status[b] = status
-            if avg_k > 0:
-                first, cnt = average_window(step - back, back, avg_k)
-                for k in range(K):
-                    for j in range(d):
-                        acc = 0.0
-                        for m in range(first, first + cnt):
-                            acc += ring[m % avg_k, k, j, s]
-                        out_avg[b, k, j] = acc / cnt
+            finish_run(status, L, prev_loss[s], step, cur, nxt, s, ring, s, avg_k, run[s],
+                       out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
             # Fill the freed slot with the tile's last live run (then test slot s again).
             last = live - 1
             if s != last:
