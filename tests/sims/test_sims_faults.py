@@ -147,6 +147,7 @@ def test_ctrl_c_stops_a_sweep_quickly_says_what_was_kept_and_resumes_identically
             "--out", str(tmp_path / "o")]  # fmt: skip
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "sims.phase_diagram", *opts, "--cache-dir", str(cache)]
+
     # Ctrl-C acts as in a terminal even where the test runner was started in the background
     # (a shell starts background jobs with SIGINT ignored, and children inherit that).
     def as_in_a_terminal():
