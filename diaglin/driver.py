@@ -89,15 +89,14 @@ def run_batch(
     out_status = np.full(B, RUNNING, np.int8)
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
     floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
+    rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
     if backend == "cuda":
-        rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
         config = {**config, "cuda": gd_cuda(model.kind, model.depth, X, y, etas[order], tile0,
                                             rule, record_every, rec, grads, average_last,
                                             outputs, path=path, progress=progress)}  # fmt: skip
     elif path == "tile":
         kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
         stochastic = sgd if sgd is not None else _NO_SGD
-        rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
         sorted_etas = etas[order]
         width = tile_width(B, numba.get_num_threads())
 

@@ -53,6 +53,7 @@ def gd_cuda(
     out_status = outputs[3]
     dev = SimpleNamespace(
         X=cu.to_device(np.ascontiguousarray(X)), y=cu.to_device(y), etas=cu.to_device(etas),
+        Xt=cu.to_device(np.ascontiguousarray(X.T)) if path == "blas" else None,  # GEMM only
         floor=cu.to_device(np.asarray(floor, float)), rec=cu.to_device(rec_theta),
         grads=cu.to_device(grad_hist), outputs=_device_outputs(outputs),
     )  # fmt: skip
@@ -105,7 +106,6 @@ def _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
     cu = cuda()
     n, d = dev.X.shape
     beta_kernel, stop_kernel, update_kernel = gemm.gemm_kernels(kind, depth)
-    Xt = cu.to_device(np.ascontiguousarray(dev.X.copy_to_host().T))
     held = {"state": gemm.GemmState.start(theta0, avg_k)}
 
     def bind(st):
@@ -113,7 +113,8 @@ def _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
         W = st.theta.shape[2]
         R, G = cu.device_array((n, W)), cu.device_array((d, W))
         T = min(gemm.THREADS, W)
-        return (R, G, gemm.product(dev.X, st.beta, R), gemm.product(Xt, R, G), T, -(-W // T))
+        residual, gradient = gemm.product(dev.X, st.beta, R), gemm.product(dev.Xt, R, G)
+        return R, G, residual, gradient, T, -(-W // T)
 
     st = held["state"]
     held["bound"] = bind(st)
