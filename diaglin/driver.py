@@ -15,6 +15,8 @@ from diaglin.kernels.blas import gd_blas
 from diaglin.kernels.stop import RUNNING
 from diaglin.kernels.tile import GDState, gd_kernel, tile_width
 from diaglin.models import DiagonalModel
+from diaglin.nets import Network
+from diaglin.nets.gd import stepper as net_stepper
 from diaglin.results import GDResult, IterateStats, Trajectory
 from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
 
@@ -30,7 +32,7 @@ _FIRST_CHUNK_WORK = 2_000_000
 
 
 def run_batch(
-    model: DiagonalModel,
+    model: DiagonalModel | Network,
     X: np.ndarray,
     y: np.ndarray,
     theta0: np.ndarray,
@@ -58,7 +60,9 @@ def run_batch(
     each run's own, so that a run's result does not depend on its batch. ``backend="cuda"``
     runs the same contract on the GPU (``diaglin.cuda``; full-batch GD only).
     """
-    B, (n, d), K = etas.size, X.shape, model.n_blocks
+    B, (n, d) = etas.size, X.shape
+    P = model.n_params(d)
+    network = isinstance(model, Network)
     if record_grads and B * max_steps * d > GRAD_HISTORY_MAX:
         raise ValueError(
             f"record_grads needs B*max_steps*d = {B * max_steps * d} floats "
@@ -69,22 +73,28 @@ def run_batch(
                          "on backend='cpu'")  # fmt: skip
     if sgd is not None and path == "blas":
         raise ValueError("path must be 'tile' or 'auto' for stochastic steps")
-    if backend == "cuda":
+    if network:
+        if sgd is not None or backend != "cpu" or record_grads or path not in ("auto", "gemm"):
+            raise ValueError("networks run full-batch GD on backend='cpu' with path='auto' "
+                             "(no stochastic steps, no record_grads)")  # fmt: skip
+        path = "gemm"
+    elif backend == "cuda":
         from diaglin.cuda.driver import choose_path, gd_cuda  # imports numba.cuda: GPU only
 
         if path == "auto":
             path = choose_path(n, d)
     elif path == "auto":
         path = "blas" if sgd is None and n * d >= BLAS_MIN_ND else "tile"
-    start = np.broadcast_to(theta0, (B, K * d))
+    start = np.broadcast_to(theta0, (B, P))
     # Runs with similar η stop at similar times: grouping them keeps tiles full.
     order = np.argsort(-etas, kind="stable") if sgd is None else np.arange(B)
-    tile0 = model.to_tile(start[order])
+    tile0 = model.to_tile(start[order])  # (K, d, B) for the diagonal models, (1, P, B) networks
+    layout = tile0.shape[:2]
     T = max_steps // record_every + 1 if record_every else 0
-    rec = np.full((B, T, K, d) if T else (1, 1, 1, 1), np.nan)
+    rec = np.full((B, T, *layout) if T else (1, 1, 1, 1), np.nan)
     grads = np.zeros((B, max_steps, d) if record_grads else (1, 0, 1))
-    out_theta = np.empty((B, K, d))
-    out_avg = np.empty((B, K, d) if average_last else (1, 1, 1))
+    out_theta = np.empty((B, *layout))
+    out_avg = np.empty((B, *layout) if average_last else (1, 1, 1))
     out_loss, out_steps = np.empty(B), np.empty(B, np.int64)
     out_status = np.full(B, RUNNING, np.int8)
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
@@ -94,6 +104,11 @@ def run_batch(
         config = {**config, "cuda": gd_cuda(model.kind, model.depth, X, y, etas[order], tile0,
                                             rule, record_every, rec, grads, average_last,
                                             outputs, path=path, progress=progress)}  # fmt: skip
+    elif network:
+        state = GDState.start(tile0, average_last)
+        advance = net_stepper(model, X, y, etas[order], rule, state, record_every, rec,
+                              average_last, outputs)  # fmt: skip
+        in_chunks(advance, max_steps, out_status, B * n * P, progress)
     elif path == "tile":
         kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
         stochastic = sgd if sgd is not None else _NO_SGD
@@ -104,7 +119,7 @@ def run_batch(
             kernel(model.depth, X, y, sorted_etas, stochastic, rule, *state, step0, step_end,
                    record_every, rec, grads, average_last, *outputs, width)  # fmt: skip
 
-        in_chunks(advance, max_steps, out_status, B * (n + K) * d, progress)
+        in_chunks(advance, max_steps, out_status, B * (n + model.n_blocks) * d, progress)
     else:
         gd_blas(model.kind, model.depth, X, y, etas[order], tile0, eps, max_steps,
                 diverge_factor, record_every, rec, grads, average_last, *outputs,
@@ -112,13 +127,13 @@ def run_batch(
 
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
-    final = IterateStats.at(model, out_theta[inv].reshape(B, K * d), X, y, stats)
+    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats)
     averaged = None
     if average_last:
-        averaged = IterateStats.at(model, out_avg[inv].reshape(B, K * d), X, y, stats)
+        averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)
     trajectory = None
     if T:
-        theta_rec = rec[inv].reshape(B, T, K * d)
+        theta_rec = rec[inv].reshape(B, T, P)
         trajectory = Trajectory(np.arange(T) * record_every,
                                 IterateStats.of_rows(model, theta_rec, X, y, stats))  # fmt: skip
     return GDResult(

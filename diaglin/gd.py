@@ -16,6 +16,7 @@ from diaglin._names import BACKENDS
 from diaglin._version import __version__
 from diaglin.driver import run_batch
 from diaglin.models import get_model
+from diaglin.nets import Network
 from diaglin.results import STATS, GDResult
 
 
@@ -40,7 +41,9 @@ def run_gd(
     """Run len(etas) GD runs θ_{k+1} = θ_k − η_b ∇L(θ_k) in one batched kernel.
 
     Args:
-        model: a ``DiagonalModel`` or its name ("ww", "uv", "pm", "prod", "power").
+        model: a ``DiagonalModel`` or its name ("ww", "uv", "pm", "prod", "power"), or a
+            ``diaglin.nets.Network`` (loss: its mean per-sample loss; y: labels or targets;
+            backend "cpu", path "auto": each step matrix products across the runs).
         X, y: data (n, d) and (n,).
         etas: step sizes (B,), all > 0 (a scalar is one run).
         theta0: start (P,) shared by every run, or (B, P) one per run.
@@ -79,11 +82,22 @@ def run_gd(
         raise ValueError(f"path must be 'auto', 'tile' or 'blas', got {path!r}")
     if stats not in STATS:
         raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+    network = isinstance(model, Network)
+    if network:
+        model.targets(y)  # labels in range for a classifier: checked before any work
+        if record_grads:
+            raise ValueError("record_grads records gradients in β space: diagonal models only")
+        if backend != "cpu":
+            raise ValueError(f"networks run on backend='cpu', got backend={backend!r}")
+        if path != "auto":
+            raise ValueError(f"networks take path='auto', got path={path!r}")
     config = dict(
         model=model.name, depth=model.depth, n=X.shape[0], d=d, eps=eps, max_steps=max_steps,
         diverge_factor=diverge_factor, record_every=record_every, average_last=average_last,
         backend=backend, version=__version__,
     )  # fmt: skip
+    if network:
+        config["network"] = model.options()
     return run_batch(
         model, X, y, theta0, etas=etas, eps=eps, max_steps=max_steps,
         diverge_factor=diverge_factor, record_every=record_every, record_grads=record_grads,

@@ -1,5 +1,6 @@
-"""The spectrum of the exact Hessian of L = 1/(2n)||Xβ(θ)−y||²: sharpness (extreme
-eigenvalues) and trace.
+"""The spectrum of the exact Hessian of a model's training loss (the diagonal models'
+L = 1/(2n)||Xβ(θ)−y||², a network's mean per-sample loss): sharpness (extreme eigenvalues) and
+trace.
 
 Dense (``np.linalg.eigvalsh`` on the closed-form Hessian, batched, called outside any Numba
 parallel region) for small P; for large P, Lanczos on the exact Hessian-vector product, never
@@ -9,7 +10,6 @@ i.e. matrix–matrix products across runs). Both are exact up to solver toleranc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from diaglin import _validate as V
 from diaglin.lanczos import extreme_eigenvalues
-from diaglin.models import DiagonalModel, get_model
-from diaglin.models import _numerics as nm
+from diaglin.models import get_model
 
 #: Largest P for which ``method="auto"`` uses the dense solver (see benchmarks/bench_sharpness.py).
 DENSE_MAX_P = 300
@@ -53,15 +52,14 @@ def dense_chunk_entries(n_runs: int, P: int) -> int:
     return min(n_runs, max(1, _CHUNK_ENTRIES // (P * P))) * P * P
 
 
-def _dense(model: DiagonalModel, tile, X, y, A):
-    K, d, B = tile.shape
-    P = K * d
+def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """(λ_min, λ_max) per row of θ (B, P) by ``eigvalsh`` of the closed-form Hessians, in
+    chunks of at most _CHUNK_ENTRIES entries."""
+    B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
     step = max(1, _CHUNK_ENTRIES // (P * P))
     for start in range(0, B, step):
-        sub = np.ascontiguousarray(tile[:, :, start : start + step])
-        H = np.empty((sub.shape[2], P, P))
-        nm.hessian_batch(model.kind, model.depth, sub, X, y, A, H)
+        H = np.atleast_3d(model.hessian(theta[start : start + step], X, y))
         # Many small eigenproblems gain nothing from BLAS threads, and multi-threaded OpenBLAS
         # right after a Numba parallel region ran 4-12x slower here (03_performance.md, lesson 4).
         with threadpool_limits(limits=1, user_api="blas"):
@@ -70,63 +68,30 @@ def _dense(model: DiagonalModel, tile, X, y, A):
     return lo, hi
 
 
-def batched_hvp(
-    model: DiagonalModel, tile, X, y
-) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
-    """``matvec(V, rows=None)``: V (R, P) → the rows ∇²L(θ_{rows[r]}) V[r] for runs ``rows``
-    (default: all) of ``tile`` (K, d, B), exactly:
-
-        H v = J ⊙ (Xᵀ X (J·v) / n) + g ⊙ (∂²β · v),   J·v = Σ_k J_k ⊙ v_k,
-
-    with J the per-coordinate derivatives of β, g = Xᵀ r / n and ∂²β the K×K second derivatives
-    of β_j: two matrix–matrix products over the runs (X is n×d) per application.
-    """
-    K, d, B = tile.shape
-    n = X.shape[0]
-    th = np.ascontiguousarray(tile)
-    J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
-    nm.derivatives_batch(model.kind, model.depth, th, J, D2)
-    beta = np.empty((B, d))
-    nm.beta_batch(model.kind, model.depth, th, beta)
-    g = ((beta @ X.T - y) @ X / n).T  # (d, B)
-
-    def matvec(V: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        Jr, D2r, gr = (J, D2, g) if rows is None else (J[..., rows], D2[..., rows], g[:, rows])
-        R = V.shape[0]
-        V3 = V.T.reshape(K, d, R)
-        jv = np.einsum("kjb,kjb->jb", Jr, V3)
-        ajv = X.T @ (X @ jv) / n
-        out = Jr * ajv + gr * np.einsum("kljb,ljb->kjb", D2r, V3)
-        return out.reshape(K * d, R).T
-
-    return matvec
-
-
-def _lanczos(model: DiagonalModel, tile, X, y, tol: float):
+def _lanczos(model, theta: np.ndarray, X, y, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Extreme eigenvalues of every run's Hessian by Lanczos in lockstep (``diaglin.lanczos``) on
-    the exact batched HVP, in chunks that bound the Krylov bases' memory; a run that does not
-    converge in LANCZOS_MAX_ITER steps is redone alone by ARPACK (``eigsh``)."""
-    K, d, B = tile.shape
-    P = K * d
+    the model's exact batched HVP (``model.batched_hvp``), in chunks that bound the Krylov
+    bases' memory; a run that does not converge in LANCZOS_MAX_ITER steps is redone alone by
+    ARPACK (``eigsh``)."""
+    B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
     m = min(P, LANCZOS_MAX_ITER)
     step = max(1, _CHUNK_ENTRIES // ((m + 1) * P))
     v0 = np.random.default_rng(0).standard_normal(P)  # fixed: results are reproducible
     for start in range(0, B, step):
-        sub = tile[:, :, start : start + step]
-        W = sub.shape[2]
-        matvec = batched_hvp(model, sub, X, y)
+        sub = theta[start : start + step]
+        W = sub.shape[0]
+        matvec = model.batched_hvp(sub, X, y)
         a, b, ok = extreme_eigenvalues(matvec, np.tile(v0, (W, 1)), tol=tol, max_iter=m)
         for t in np.flatnonzero(~ok):
-            a[t], b[t] = _arpack(model, sub[:, :, t : t + 1], X, y, tol, v0)
+            a[t], b[t] = _arpack(model.batched_hvp(sub[t : t + 1], X, y), tol, v0)
         lo[start : start + W], hi[start : start + W] = a, b
     return lo, hi
 
 
-def _arpack(model: DiagonalModel, th, X, y, tol: float, v0: np.ndarray) -> tuple[float, float]:
-    """(λ_min, λ_max) of one run's Hessian by ARPACK on the exact HVP (the fallback)."""
+def _arpack(matvec, tol: float, v0: np.ndarray) -> tuple[float, float]:
+    """(λ_min, λ_max) of one run's Hessian by ARPACK on its exact HVP (the fallback)."""
     P = v0.size
-    matvec = batched_hvp(model, th, X, y)
     op = LinearOperator((P, P), matvec=lambda v: matvec(v[None, :])[0], dtype=np.float64)
     hi = eigsh(op, k=1, which="LA", tol=tol, v0=v0, return_eigenvectors=False)[0]
     lo = eigsh(op, k=1, which="SA", tol=tol, v0=v0, return_eigenvectors=False)[0]
@@ -138,23 +103,21 @@ def sharpness(model, theta, X, y, *, method: str = "auto", tol: float = 1e-12) -
 
     method: "dense" (eigvalsh of the closed-form Hessian), "lanczos" (Lanczos on the exact HVP,
     all runs at once, relative residual tolerance ``tol``), or "auto" (dense iff P <=
-    DENSE_MAX_P). The trace is exact in
-    closed form: Σ_kj (∂β_j/∂θ_kj)² (XᵀX/n)_jj + Σ_j g_j Σ_k ∂²β_j/∂θ_kj².
+    DENSE_MAX_P). The trace is exact in closed form (``model.hessian_trace``; for the diagonal
+    models Σ_kj (∂β_j/∂θ_kj)² (XᵀX/n)_jj + Σ_j g_j Σ_k ∂²β_j/∂θ_kj²).
     """
     model = get_model(model)
     X, y = V.check_data(X, y)
     th = V.check_theta(theta, model.n_params(X.shape[1]))
     if method not in ("auto", "dense", "lanczos"):
         raise ValueError(f"method must be 'auto', 'dense' or 'lanczos', got {method!r}")
-    tile = model.to_tile(th)
+    rows = np.atleast_2d(th)
     P = th.shape[-1]
-    A = X.T @ X / X.shape[0]
     if method == "dense" or (method == "auto" and P <= DENSE_MAX_P) or P < 3:
-        lo, hi = _dense(model, tile, X, y, A)
+        lo, hi = _dense(model, rows, X, y)
     else:
-        lo, hi = _lanczos(model, tile, X, y, tol)
-    tr = np.empty(tile.shape[2])
-    nm.trace_batch(model.kind, model.depth, tile, X, y, np.ascontiguousarray(np.diagonal(A)), tr)
+        lo, hi = _lanczos(model, rows, X, y, tol)
+    tr = np.atleast_1d(model.hessian_trace(rows, X, y))
     top_abs = np.maximum(np.abs(lo), np.abs(hi))
     if th.ndim == 1:
         return SharpnessResult(float(top_abs[0]), float(hi[0]), float(lo[0]), float(tr[0]))

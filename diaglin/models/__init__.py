@@ -67,9 +67,12 @@ _FACTORIES = {
 assert tuple(_FACTORIES) == MODEL_NAMES, "diaglin._names.MODEL_NAMES is out of date"
 
 
-def get_model(name: str, **kwargs) -> DiagonalModel:
-    """The model called ``name`` (one of ``MODEL_NAMES``); ``depth=D`` for "prod"/"power"."""
-    if isinstance(name, DiagonalModel):
+def get_model(name, **kwargs):
+    """The model called ``name`` (one of ``MODEL_NAMES``); ``depth=D`` for "prod"/"power".
+    A model object (a ``DiagonalModel`` or a ``diaglin.nets.Network``) is returned as is."""
+    from diaglin.nets import Network
+
+    if isinstance(name, (DiagonalModel, Network)):
         return name
     try:
         factory = _FACTORIES[name]

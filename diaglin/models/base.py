@@ -7,6 +7,7 @@ Parameters of one run are a vector of length P = K d made of K blocks of length 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,3 +119,34 @@ class DiagonalModel:
         nm.gbeta_at(self.kind, self.depth, tile, 0, X, y, g)
         nm.hvp_run(self.kind, self.depth, tile, 0, X, g, v.reshape(tile.shape[:2]), out)
         return out.reshape(-1)
+
+    def batched_hvp(
+        self, theta: np.ndarray, X: np.ndarray, y: np.ndarray
+    ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+        """``matvec(V, rows=None)``: V (R, P) → the rows ∇²L(θ_{rows[r]}) V[r] for runs ``rows``
+        (default: all) of θ (B, P) (validated), exactly:
+
+            H v = J ⊙ (Xᵀ X (J·v) / n) + g ⊙ (∂²β · v),   J·v = Σ_k J_k ⊙ v_k,
+
+        with J the per-coordinate derivatives of β, g = Xᵀ r / n and ∂²β the K×K second
+        derivatives of β_j: two matrix–matrix products over the runs (X is n×d) per application.
+        """
+        th = self.to_tile(theta)
+        K, d, B = th.shape
+        n = X.shape[0]
+        J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
+        nm.derivatives_batch(self.kind, self.depth, th, J, D2)
+        beta = np.empty((B, d))
+        nm.beta_batch(self.kind, self.depth, th, beta)
+        g = ((beta @ X.T - y) @ X / n).T  # (d, B)
+
+        def matvec(Vm: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+            Jr, D2r, gr = (J, D2, g) if rows is None else (J[..., rows], D2[..., rows], g[:, rows])
+            R = Vm.shape[0]
+            V3 = Vm.T.reshape(K, d, R)
+            jv = np.einsum("kjb,kjb->jb", Jr, V3)
+            ajv = X.T @ (X @ jv) / n
+            out = Jr * ajv + gr * np.einsum("kljb,ljb->kjb", D2r, V3)
+            return out.reshape(K * d, R).T
+
+        return matvec
