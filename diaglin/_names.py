@@ -7,3 +7,11 @@ MODEL_NAMES = ("ww", "uv", "pm", "prod", "power")
 DEPTH_MODELS = ("prod", "power")
 #: where ``run_gd`` runs: Numba kernels on the CPU, or numba.cuda kernels on an NVIDIA GPU
 BACKENDS = ("cpu", "cuda")
+#: the network architectures of ``diaglin.nets`` (the sweeps' ``--model mlp`` / ``cnn``).
+NET_MODELS = ("mlp", "cnn")
+#: the data sets of the network sweeps: ``diaglin.data.digits`` / ``teacher_student``.
+NET_DATASETS = ("digits", "teacher")
+#: the networks' activations, per-sample losses and parameterisations.
+NET_ACTIVATIONS = ("tanh", "relu", "softplus", "gelu", "linear")
+NET_LOSSES = ("mse", "ce")
+NET_PARAMS = ("ntk", "mup")

@@ -18,13 +18,16 @@ from scipy.optimize import brentq, minimize_scalar
 from diaglin import _validate as V
 from diaglin.models import _numerics as nm
 from diaglin.models import get_model
+from diaglin.nets import Network
+from diaglin.nets import numerics as nn
 from diaglin.spectrum import sharpness
 from diaglin.status import FlowStatus
 
 
 @dataclass(frozen=True)
 class GFResult:
-    """The gradient-flow path: t (T,), theta (T, P), loss (T,), sharpness (T,) at solver steps.
+    """The gradient-flow path: t (T,), theta (T, P), loss (T,), sharpness (T,) at solver steps
+    (NaN where not evaluated, see ``gradient_flow``'s ``sharpness_points``).
 
     status: CONVERGED (the loss reached eps; the last point is where it did), T_MAX or
     MAX_STEPS. s_gf: max sharpness along the path (refined between steps), t_s_gf its time,
@@ -49,30 +52,18 @@ class GFResult:
         return self.status == FlowStatus.CONVERGED
 
 
-def gradient_flow(
-    model,
-    X,
-    y,
-    theta0,
-    *,
-    eps: float = 1e-12,
-    t_max: float = 1e7,
-    rtol: float = 1e-11,
-    atol: float = 1e-14,
-    max_steps: int = 50_000,
-) -> GFResult:
-    """Integrate dθ/dt = −∇L(θ), L = 1/(2n)||Xβ(θ) − y||², from θ0 until L = eps, t = t_max or
-    ``max_steps`` accepted solver steps, whichever comes first (see ``GFResult.status``)."""
-    model = get_model(model)
-    X, y = V.check_data(X, y)
-    th0 = V.check_theta(theta0, model.n_params(X.shape[1]))
-    if th0.ndim != 1:
-        raise ValueError(f"theta0 must be 1-D for gradient_flow, got shape {th0.shape}")
-    eps = V.check_positive("eps", eps)
-    t_max = V.check_positive("t_max", t_max)
-    rtol = V.check_positive("rtol", rtol)
-    atol = V.check_positive("atol", atol)
-    max_steps = V.check_int("max_steps", max_steps, 1)
+def _flow_functions(model, X, y, eps):
+    """(rhs(t, θ) = −∇L(θ), L(θ) − eps) for θ of shape (P,)."""
+    if isinstance(model, Network):
+        T = model.targets(y)
+
+        def rhs(_t, th):
+            return -nn.loss_grad(model, th[None], X, T)[1][0]
+
+        def above_eps(th) -> float:
+            return float(nn.loss(model, th[None], X, T)[0]) - eps
+
+        return rhs, above_eps
     K, d = model.n_blocks, X.shape[1]
     r = np.empty(X.shape[0])
     g = np.empty((K, d))
@@ -84,6 +75,41 @@ def gradient_flow(
     def above_eps(th) -> float:
         return nm.residual_run(model.kind, model.depth, th.reshape(K, d, 1), 0, X, y, r) - eps
 
+    return rhs, above_eps
+
+
+def gradient_flow(
+    model,
+    X,
+    y,
+    theta0,
+    *,
+    eps: float = 1e-12,
+    t_max: float = 1e7,
+    rtol: float = 1e-11,
+    atol: float = 1e-14,
+    max_steps: int = 50_000,
+    sharpness_points: int | None = None,
+) -> GFResult:
+    """Integrate dθ/dt = −∇L(θ) (L: the model's training loss, 1/(2n)||Xβ(θ) − y||² for the diagonal
+    models, the mean per-sample loss for networks) from θ0 until L = eps, t = t_max or
+    ``max_steps`` accepted solver steps, whichever comes first (see ``GFResult.status``).
+    The sharpness is evaluated at every solver step, or, with ``sharpness_points`` = m, at m
+    steps evenly spread over the path (NaN at the others; for large models whose flow takes
+    thousands of steps); s_GF is refined between the neighbours of the largest value."""
+    model = get_model(model)
+    X, y = V.check_data(X, y)
+    th0 = V.check_theta(theta0, model.n_params(X.shape[1]))
+    if th0.ndim != 1:
+        raise ValueError(f"theta0 must be 1-D for gradient_flow, got shape {th0.shape}")
+    eps = V.check_positive("eps", eps)
+    t_max = V.check_positive("t_max", t_max)
+    rtol = V.check_positive("rtol", rtol)
+    atol = V.check_positive("atol", atol)
+    max_steps = V.check_int("max_steps", max_steps, 1)
+    if sharpness_points is not None:
+        sharpness_points = V.check_int("sharpness_points", sharpness_points, 3)
+    rhs, above_eps = _flow_functions(model, X, y, eps)
     ts, ys, pieces = [0.0], [th0], []
     status = FlowStatus.MAX_STEPS
     if above_eps(th0) <= 0:
@@ -110,16 +136,21 @@ def gradient_flow(
                 break
     t = np.array(ts)
     theta = np.ascontiguousarray(np.array(ys))
-    sharp = np.atleast_1d(sharpness(model, theta, X, y).top_abs)
+    at = np.arange(t.size)
+    if sharpness_points is not None and t.size > sharpness_points:
+        at = np.unique(np.linspace(0, t.size - 1, sharpness_points).round().astype(np.int64))
+    sharp = np.full(t.size, np.nan)
+    sharp[at] = np.atleast_1d(sharpness(model, theta[at], X, y).top_abs)
     s_gf = t_s = eta_c = float("nan")
     if status == FlowStatus.CONVERGED:
-        i = int(np.argmax(sharp))
+        k = int(np.nanargmax(sharp[at]))
+        i = at[k]
         s_gf, t_s = float(sharp[i]), float(t[i])
-        if 0 < i < len(t) - 1:
+        if 0 < k < at.size - 1:
             path = OdeSolution(t, pieces)
             opt = minimize_scalar(
                 lambda tt: -sharpness(model, path(tt), X, y).top_abs,
-                bounds=(t[i - 1], t[i + 1]),
+                bounds=(t[at[k - 1]], t[at[k + 1]]),
                 method="bounded",
                 options={"xatol": 1e-10 * max(1.0, t[i])},
             )

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diaglin import DEPTH_MODELS, MODEL_NAMES
+from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
 from sims.cache import DEFAULT_CACHE_DIR, prepare_dir
 from sims.config import BACKENDS, ETA_GRIDS, ETA_UNITS, SweepConfig
+from sims.net_config import NetSweepConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from sims.results import SweepResult
@@ -26,6 +28,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_OUT_DIR = Path("out")
 _DEFAULT = SweepConfig()
+_NET = NetSweepConfig()
+#: options whose default depends on the model family: (diagonal default, network default).
+_FAMILY_DEFAULTS = {
+    "alpha": (list(_DEFAULT.alphas), list(_NET.alphas)),
+    "eps": (list(_DEFAULT.epsilons), list(_NET.epsilons)),
+    "n": (list(_DEFAULT.n_samples), list(_NET.n_samples)),
+    "eta_min": (_DEFAULT.eta_min, _NET.eta_min),
+    "eta_max": (_DEFAULT.eta_max, _NET.eta_max),
+    "n_etas": (_DEFAULT.n_etas, _NET.n_etas),
+    "max_steps": (_DEFAULT.max_steps, _NET.max_steps),
+}
 
 
 def positive_float(text: str) -> float:
@@ -68,39 +81,44 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--model",
-        choices=MODEL_NAMES,
+        choices=MODEL_NAMES + NET_MODELS,
         default=_DEFAULT.model,
-        help="parameterisation: ww = w*w, uv = u*v, pm = u*u - v*v, prod = w_1*...*w_D,"
-        " power = w^D (default: ww)",
+        help="diagonal model: ww = w*w, uv = u*v, pm = u*u - v*v, prod = w_1*...*w_D,"
+        " power = w^D; or a small network: mlp (fully connected), cnn (3x3 convolutions) on "
+        "--dataset, with the options of the 'network' group (default: ww)",
     )
     g.add_argument(
         "--depth",
         type=int_at_least(1),
+        nargs="+",
         default=None,
-        help="depth D of --model prod or power (default: 2; an error with other models)",
+        metavar="D",
+        help="depth D of --model prod or power (one value; default: 2), or the number(s) of "
+        "hidden layers of mlp / cnn (1 to 3; default: 1); an error with other models",
     )
     g.add_argument(
         "--d",
         type=int_at_least(1),
         nargs="+",
-        default=list(_DEFAULT.dims),
+        default=None,
         metavar="D",
-        help="dimension(s) d (default: 5)",
+        help="dimension(s) d of the diagonal models (default: 5)",
     )
     g.add_argument(
         "--n",
         type=int_at_least(1),
         nargs="+",
-        default=list(_DEFAULT.n_samples),
+        default=None,
         metavar="N",
-        help="number(s) of samples; 1 = diaglin.data.one_point, >1 = "
-        "diaglin.data.sparse_regression (default: 1)",
+        help="number(s) of samples; diagonal models: 1 = diaglin.data.one_point, >1 = "
+        f"diaglin.data.sparse_regression (default: 1); networks: training-set size (default: "
+        f"{_NET.n_samples[0]})",
     )
     g.add_argument(
         "--sparsity",
         type=int_at_least(0),
-        default=_DEFAULT.sparsity,
-        help="nonzeros of beta* for n > 1 (default: 3)",
+        default=None,
+        help="nonzeros of beta* for n > 1, diagonal models (default: 3)",
     )
     g.add_argument(
         "--seed",
@@ -112,36 +130,36 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         "--alpha",
         type=positive_float,
         nargs="+",
-        default=list(_DEFAULT.alphas),
+        default=None,
         metavar="A",
-        help="init scale(s) alpha (default: 0.01)",
+        help=f"init scale(s) alpha (default: 0.01; networks: {_NET.alphas[0]:g})",
     )
     g.add_argument(
         "--eps",
         type=positive_float,
         nargs="+",
-        default=list(_DEFAULT.epsilons),
+        default=None,
         metavar="E",
-        help="stop when the loss < eps (default: 1e-12)",
+        help=f"stop when the loss < eps (default: 1e-12; networks: {_NET.epsilons[0]:g})",
     )
     g.add_argument(
         "--eta-min",
         type=positive_float,
-        default=_DEFAULT.eta_min,
-        help="smallest eta, in --eta-units (default: 0.05)",
+        default=None,
+        help=f"smallest eta, in --eta-units (default: 0.05; networks: {_NET.eta_min:g})",
     )
     g.add_argument(
         "--eta-max",
         type=positive_float,
-        default=_DEFAULT.eta_max,
+        default=None,
         help="largest eta, in --eta-units (default: 3; with the default data every run "
-        "diverges well below 3 eta_c)",
+        f"diverges well below 3 eta_c; networks: {_NET.eta_max:g})",
     )
     g.add_argument(
         "--n-etas",
         type=int_at_least(1),
-        default=_DEFAULT.n_etas,
-        help="number of step sizes per grid point (default: 80)",
+        default=None,
+        help=f"number of step sizes per grid point (default: 80; networks: {_NET.n_etas})",
     )
     g.add_argument(
         "--eta-grid",
@@ -158,8 +176,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-steps",
         type=int_at_least(1),
-        default=_DEFAULT.max_steps,
-        help="give up after this many GD steps (default: 100000)",
+        default=None,
+        help=f"give up after this many GD steps (default: 100000; networks: {_NET.max_steps})",
     )
     g.add_argument(
         "--averaged",
@@ -171,9 +189,74 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--reference-eta",
         type=nonneg_float,
-        default=_DEFAULT.reference_eta,
+        default=None,
         help="extra tiny-step run at this multiple of eta_c, checked against the GF "
-        "limit; 0 disables (default: 1e-3)",
+        "limit; 0 disables (default: 1e-3; diagonal models only)",
+    )
+    _add_network_arguments(parser)
+
+
+def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of --model mlp / cnn (several values of an axis: one grid point each)."""
+    g = parser.add_argument_group(
+        "network (--model mlp / cnn; defaults: one hidden tanh layer of width 32, MSE, NTK "
+        "parameterisation, 100 digits)"
+    )
+    g.add_argument(
+        "--dataset",
+        choices=NET_DATASETS,
+        default=_NET.dataset,
+        help="digits: scikit-learn's bundled 8x8 digits, class-balanced, "
+        "standardised; teacher: a random tanh teacher network (default: digits)",
+    )
+    g.add_argument(
+        "--width",
+        type=int_at_least(1),
+        nargs="+",
+        default=list(_NET.widths),
+        metavar="W",
+        help="units per hidden layer (mlp) or channels per conv layer "
+        f"(cnn) (default: {_NET.widths[0]})",
+    )
+    g.add_argument(
+        "--activation",
+        choices=NET_ACTIVATIONS,
+        nargs="+",
+        default=list(_NET.activations),
+        help="default: tanh",
+    )
+    g.add_argument(
+        "--loss",
+        choices=NET_LOSSES,
+        nargs="+",
+        default=list(_NET.losses),
+        help="mse (on one-hot targets) or ce (softmax cross-entropy) (default: mse)",
+    )
+    g.add_argument(
+        "--param",
+        choices=NET_PARAMS,
+        nargs="+",
+        default=list(_NET.params),
+        help="ntk (standard) or mup parameterisation (default: ntk)",
+    )
+    g.add_argument("--no-bias", action="store_true", help="networks without biases")
+    g.add_argument(
+        "--n-test",
+        type=int_at_least(0),
+        default=_NET.n_test,
+        help=f"held-out test samples (default: {_NET.n_test})",
+    )
+    g.add_argument(
+        "--init-seed",
+        type=int_at_least(0),
+        default=_NET.init_seed,
+        help="seed of the one initialisation every eta starts from (default: 0)",
+    )
+    g.add_argument(
+        "--gf-rtol",
+        type=positive_float,
+        default=_NET.gf_rtol,
+        help=f"relative tolerance of the gradient flow (default: {_NET.gf_rtol:g})",
     )
 
 
@@ -216,17 +299,44 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, backend: bool = True) 
     )  # fmt: skip
 
 
-def config_from_args(args: argparse.Namespace) -> SweepConfig:
-    """The :class:`SweepConfig` the parsed options describe (ValueError on a bad combination)."""
+def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
+    """The config the parsed options describe (ValueError on a bad combination): a
+    :class:`SweepConfig` for the diagonal models, a :class:`NetSweepConfig` for mlp / cnn."""
+    network = args.model in NET_MODELS
+    for name, (diag, net) in _FAMILY_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, net if network else diag)
+    if network:
+        for flag in ("d", "sparsity", "reference_eta"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')}: not an option of --model "
+                                 f"{args.model} (diagonal models only)")  # fmt: skip
+        if args.backend != "cpu":
+            raise ValueError("--backend: networks run on the cpu backend")
+        return NetSweepConfig(
+            model=args.model, dataset=args.dataset, alphas=tuple(args.alpha),
+            epsilons=tuple(args.eps), widths=tuple(args.width),
+            depths=tuple(args.depth or _NET.depths), activations=tuple(args.activation),
+            losses=tuple(args.loss), params=tuple(args.param), n_samples=tuple(args.n),
+            n_test=args.n_test, bias=not args.no_bias, data_seed=args.seed,
+            init_seed=args.init_seed, eta_min=args.eta_min, eta_max=args.eta_max,
+            n_etas=args.n_etas, eta_grid=args.eta_grid, eta_units=args.eta_units,
+            max_steps=args.max_steps, average_last=args.averaged, gf_rtol=args.gf_rtol,
+        )  # fmt: skip
     if args.depth is not None and args.model not in DEPTH_MODELS:
-        raise ValueError(f"--depth: only --model {' or '.join(DEPTH_MODELS)} have a depth, "
-                         f"got --model {args.model}")  # fmt: skip
-    kw = (("depth", args.depth or 2),) if args.model in DEPTH_MODELS else ()
+        raise ValueError(f"--depth: only --model {' or '.join(DEPTH_MODELS + NET_MODELS)} "
+                         f"have a depth, got --model {args.model}")  # fmt: skip
+    if args.depth is not None and len(args.depth) != 1:
+        raise ValueError(f"--depth: one value for --model {args.model}, got {args.depth}")
+    kw = (("depth", args.depth[0] if args.depth else 2),) if args.model in DEPTH_MODELS else ()
     return SweepConfig(
         model=args.model, model_kwargs=kw, alphas=tuple(args.alpha), epsilons=tuple(args.eps),
-        dims=tuple(args.d), n_samples=tuple(args.n), sparsity=args.sparsity,
+        dims=tuple(args.d or _DEFAULT.dims), n_samples=tuple(args.n),
+        sparsity=_DEFAULT.sparsity if args.sparsity is None else args.sparsity,
         data_seed=args.seed, eta_min=args.eta_min, eta_max=args.eta_max, n_etas=args.n_etas,
-        eta_grid=args.eta_grid, eta_units=args.eta_units, reference_eta=args.reference_eta,
+        eta_grid=args.eta_grid, eta_units=args.eta_units,
+        reference_eta=_DEFAULT.reference_eta if args.reference_eta is None
+        else args.reference_eta,
         max_steps=args.max_steps, average_last=args.averaged, backend=args.backend,
     )  # fmt: skip
 

@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from diaglin._names import NET_MODELS
 from diaglin.status import Status
 from sims import cli_args
+from sims.regimes import u_shape
 
 if TYPE_CHECKING:  # pragma: no cover - theory (sympy) loads only when a comparison runs
     from sims.predictions import Predictions, SlicePrediction
@@ -258,9 +260,12 @@ def _gen_rows(p: PointResult, pr: Predictions, tol: Tolerances, label: str) -> l
 
 
 def predictions_for(p: PointResult, model: str) -> Predictions:
-    """Theory's predictions for grid point ``p`` (data, alpha, eps and etas only)."""
-    from sims.predictions import predict
+    """Theory's predictions for grid point ``p`` (data, alpha, eps and etas only); none for
+    networks (theory covers the diagonal models)."""
+    from sims.predictions import Predictions, predict
 
+    if model in NET_MODELS:
+        return Predictions(None, None, None, None, None, None, None)
     return predict(model, p.X, p.y, p.beta_star, p.point.alpha, p.point.eps, p.etas)
 
 
@@ -278,7 +283,19 @@ def compare_point(
     rows += _edge_rows(p, tol, label)
     rows += _slice_rows(p, pr.slice, tol, label)
     rows += _gen_rows(p, pr, tol, label)
+    if model in NET_MODELS:
+        rows += _test_loss_rows(p, label)
     return rows
+
+
+def _test_loss_rows(p, label: str) -> list[CheckRow]:
+    """Networks: where the held-out test loss is smallest relative to eta_c, and whether it is
+    U-shaped (a report, not a pass/fail check: the paper finds it for some data and losses)."""
+    shape = u_shape(p.etas, p.gen_error(), p.status, p.eta_c)
+    if shape is None:
+        return []
+    return [_row(label, "test loss: argmin eta / eta_c", shape.ratio, float("nan"),
+                 float("nan"), None, shape.describe())]  # fmt: skip
 
 
 def compare(sweep: SweepResult, tol: Tolerances = Tolerances()) -> ComparisonTable:

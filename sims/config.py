@@ -22,7 +22,7 @@ ETA_GRIDS = ("log", "linear")
 CACHE_FORMAT = 3
 
 
-def _positive_tuple(name: str, values, kind=float) -> tuple:
+def positive_tuple(name: str, values, kind=float) -> tuple:
     try:
         out = tuple(kind(v) for v in np.atleast_1d(values).tolist())
     except (TypeError, ValueError):
@@ -32,6 +32,38 @@ def _positive_tuple(name: str, values, kind=float) -> tuple:
     if not all(np.isfinite(v) and v > 0 for v in out):
         raise ValueError(f"{name}: every value must be finite and > 0, got {out}")
     return out
+
+
+class EtaGrid:
+    """The eta grid of a learning-rate sweep, shared by the sweep configs (frozen dataclasses
+    with the fields eta_min, eta_max, n_etas, eta_grid and eta_units)."""
+
+    def _check_eta_grid(self, put) -> None:
+        """Validate the eta fields in ``__post_init__`` (``put(name, value)`` stores one)."""
+        n_etas = self.n_etas
+        if isinstance(n_etas, bool) or int(n_etas) != n_etas or n_etas < 1:
+            raise ValueError(f"n_etas: need at least one step size, got {n_etas!r}")
+        put("n_etas", int(n_etas))
+        for name in ("eta_min", "eta_max"):
+            value = float(getattr(self, name))
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
+            put(name, value)
+        if not self.eta_min < self.eta_max and self.n_etas > 1:
+            raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
+        if self.eta_grid not in ETA_GRIDS:
+            raise ValueError(f"eta_grid: must be one of {ETA_GRIDS}, got {self.eta_grid!r}")
+        if self.eta_units not in ETA_UNITS:
+            raise ValueError(f"eta_units: must be one of {ETA_UNITS}, got {self.eta_units!r}")
+
+    def etas(self, eta_c: float) -> np.ndarray:
+        """The point's step sizes: ``n_etas`` values from eta_min to eta_max (times eta_c when
+        ``eta_units == "eta_c"``), log- or linearly spaced."""
+        scale = float(eta_c) if self.eta_units == "eta_c" else 1.0
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"eta_c: must be finite and > 0 to scale the eta grid, got {eta_c}")
+        space = np.geomspace if self.eta_grid == "log" else np.linspace
+        return scale * space(self.eta_min, self.eta_max, self.n_etas)
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,7 @@ class GridPoint:
 
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(EtaGrid):
     """Everything that determines a sweep's numbers (and hence its cache keys).
 
     Model: ``model`` (a ``diaglin.MODEL_NAMES`` entry) and ``model_kwargs`` (e.g.
@@ -98,32 +130,24 @@ class SweepConfig:
         put("model_kwargs", tuple(sorted((str(k), int(v)) for k, v in kw.items())))
         if int(kw.get("depth", 2)) < 1:
             raise ValueError(f"depth: must be >= 1, got {kw['depth']}")
-        put("alphas", _positive_tuple("alpha", self.alphas))
-        put("epsilons", _positive_tuple("eps", self.epsilons))
-        put("dims", _positive_tuple("d", self.dims, int))
-        put("n_samples", _positive_tuple("n", self.n_samples, int))
-        for name in ("sparsity", "data_seed", "max_steps", "average_last", "n_etas"):
+        put("alphas", positive_tuple("alpha", self.alphas))
+        put("epsilons", positive_tuple("eps", self.epsilons))
+        put("dims", positive_tuple("d", self.dims, int))
+        put("n_samples", positive_tuple("n", self.n_samples, int))
+        for name in ("sparsity", "data_seed", "max_steps", "average_last"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 0:
                 raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
             put(name, int(value))
-        if self.n_etas < 1:
-            raise ValueError(f"n_etas: need at least one step size, got {self.n_etas}")
         if self.max_steps < 1:
             raise ValueError(f"max_steps: must be >= 1, got {self.max_steps}")
         if any(self.sparsity > d for d in self.dims) and any(n > 1 for n in self.n_samples):
             raise ValueError(f"sparsity: must be <= d, got {self.sparsity} with d={self.dims}")
-        for name in ("eta_min", "eta_max", "diverge_factor"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
-        if not self.eta_min < self.eta_max and self.n_etas > 1:
-            raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
-        if self.eta_grid not in ETA_GRIDS:
-            raise ValueError(f"eta_grid: must be one of {ETA_GRIDS}, got {self.eta_grid!r}")
-        if self.eta_units not in ETA_UNITS:
-            raise ValueError(f"eta_units: must be one of {ETA_UNITS}, got {self.eta_units!r}")
+        value = float(self.diverge_factor)
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"diverge_factor: must be finite and > 0, got {value!r}")
+        put("diverge_factor", value)
+        self._check_eta_grid(put)
         ref = float(self.reference_eta)
         if not (np.isfinite(ref) and ref >= 0):
             raise ValueError(f"reference_eta: must be finite and >= 0, got {ref!r}")
@@ -143,15 +167,6 @@ class SweepConfig:
             for n in self.n_samples
         ]
         return tuple(GridPoint(i, *c) for i, c in enumerate(combos))
-
-    def etas(self, eta_c: float) -> np.ndarray:
-        """The point's step sizes: ``n_etas`` values from eta_min to eta_max (times eta_c when
-        ``eta_units == "eta_c"``), log- or linearly spaced."""
-        scale = float(eta_c) if self.eta_units == "eta_c" else 1.0
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"eta_c: must be finite and > 0 to scale the eta grid, got {eta_c}")
-        space = np.geomspace if self.eta_grid == "log" else np.linspace
-        return scale * space(self.eta_min, self.eta_max, self.n_etas)
 
     def model_options(self) -> dict:
         """Keyword arguments for ``diaglin.get_model``."""

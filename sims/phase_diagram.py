@@ -1,5 +1,10 @@
 """``python -m sims.phase_diagram``: sweep eta from tiny to divergence and draw the phase diagram.
 
+``--model mlp`` / ``cnn``: the same protocol on a small network (``sims.net_config``; default:
+one hidden tanh layer of width 32 on 100 standardised digits, MSE), with the held-out test loss
+in the third panel and one summary line per grid point (eta_c, the EoS branch, the test-loss
+minimum and whether it is U-shaped).
+
 With no arguments: the one-point shared-weight DLN (d = 5, alpha = 0.01, eps = 1e-12, 80
 log-spaced eta from 0.05 eta_c to 3 eta_c), written to ./out/phase_diagram.png and .pdf.
 Several grid points (e.g. ``--alpha 0.01 0.1``) give one figure each, named by index, with an
@@ -15,11 +20,12 @@ import csv
 import io
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
+from diaglin._names import NET_MODELS
 from sims import cli_args
 
 #: default values of the mapped axis for ``--map``.
@@ -67,18 +73,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_index(points, stems: Sequence[str], out_dir: Path, stem: str) -> Path:
-    """``<stem>_index.csv``: for each figure file, its grid point (alpha, eps, d, n, eta_c)."""
+    """``<stem>_index.csv``: for each figure file, its grid point (every axis, and eta_c)."""
     from sims.cache import atomic_write_bytes
 
+    axes = [f.name for f in fields(points[0].point) if f.name != "index"]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["file", "alpha", "eps", "d", "n", "eta_c"])
+    w.writerow(["file", *axes, "eta_c"])
     for p, s in zip(points, stems):
-        pt = p.point
-        w.writerow([f"{s}.png", repr(pt.alpha), repr(pt.eps), pt.d, pt.n, repr(p.eta_c)])
+        w.writerow([f"{s}.png", *(_cell(getattr(p.point, a)) for a in axes), repr(p.eta_c)])
     path = Path(out_dir) / f"{stem}_index.csv"
     atomic_write_bytes(path, buf.getvalue().encode())
     return path
+
+
+def _cell(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def network_summary(p) -> str:
+    """One line per network grid point: eta_c, the eta range of the edge-of-stability branch
+    and where the test loss is smallest (``sims.regimes.u_shape``)."""
+    from sims.regimes import Regime, classify, u_shape
+
+    regimes = classify(p.status, p.final.sharpness, p.etas, p.eta_c)
+    eos = p.etas[regimes == Regime.EOS]
+    branch = (f"EoS branch eta in [{eos.min():.4g}, {eos.max():.4g}] = [{eos.min() / p.eta_c:.3g}, "
+              f"{eos.max() / p.eta_c:.3g}] eta_c" if eos.size else "no EoS run")  # fmt: skip
+    shape = u_shape(p.etas, p.gen_error(), p.status, p.eta_c)
+    return (
+        f"{p.point.label}: eta_c = {p.eta_c:.4g}; {branch}; "
+        f"{shape.describe() if shape else 'fewer than 3 converged runs'}"
+    )
 
 
 @cli_args.cli_main
@@ -112,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             written += save_figure(fig, args.out, s)
         if many:
             written.append(write_index(sweep.points, stems, args.out, stem))
+    if config.model in NET_MODELS:
+        for p in sweep.points:
+            print(network_summary(p))
     for path in written:
         print(f"wrote {path}")
     return 0

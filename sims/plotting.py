@@ -22,7 +22,7 @@ from diaglin.status import Status
 from sims.cache import atomic_write_bytes
 from sims.predictions import Predictions
 from sims.regimes import Regime, classify
-from sims.results import PointResult
+from sims.results import NetPointResult, PointResult
 
 REGIME_COLOURS = {
     Regime.FLOW: "#4c9be8",
@@ -194,9 +194,11 @@ def legend_of_visible(ax, **kw) -> list[str]:
     return hidden
 
 
-def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figure:
-    """Three panels over eta (log axis): final sharpness with 2/eta, ||beta||_1, and
-    ||beta - beta*||^2, with regime shading, the GF critical step eta_c and theory levels."""
+def phase_diagram_figure(p: PointResult | NetPointResult, pred: Predictions, model: str) -> Figure:
+    """Three panels over eta (log axis): final sharpness with 2/eta, the ℓ1 norm (``p.NORM``:
+    of β for the diagonal models, of θ for networks), and the error (``p.gen_error()``:
+    ||beta - beta*||^2, or the held-out test loss), with regime shading, the GF critical step
+    eta_c and theory levels (where theory has them)."""
     fig = Figure(figsize=(16, 5.6), layout="constrained")
     axes = fig.subplots(1, 3, sharex=True)
     regimes = classify(p.status, p.final.sharpness, p.etas, p.eta_c)
@@ -223,11 +225,13 @@ def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figur
     ax.set_title("final sharpness vs the stability edge 2/η")
 
     ax = axes[1]
-    _scatter(ax, p, p.final.l1_beta, None if avg is None else avg.l1_beta, "‖β‖₁")
+    norm, norm_label = p.NORM
+    _scatter(ax, p, getattr(p.final, norm), None if avg is None else getattr(avg, norm),
+             norm_label.split(" ")[0])  # fmt: skip
     _levels(ax, pred, "l1")
     _slice_curves(ax, p, pred, lambda b: np.abs(b).sum(axis=-1), "‖β‖₁", True)
-    ax.set_ylabel("‖β‖₁" + (" = ‖w‖₂²" if model == "ww" else ""))
-    ax.set_title("ℓ1 norm of β")
+    ax.set_ylabel(norm_label + (" = ‖w‖₂²" if model == "ww" else ""))
+    ax.set_title(f"ℓ1 norm of {'θ' if norm == 'l1_theta' else 'β'}")
 
     ax = axes[2]
     _scatter(ax, p, p.gen_error(), None if avg is None else p.gen_error(True), "error")
@@ -239,10 +243,10 @@ def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figur
     err = p.gen_error()[conv]
     if err.size:
         top = err.max() + 0.3 * np.ptp(err) + 1e-3
-        bottom = err.min() - 0.5 * np.ptp(err) - 0.1
+        bottom = err.min() - 0.5 * np.ptp(err) - 0.1 * min(1.0, err.max())
         ax.set_ylim(bottom if bottom > 0 else -0.03 * top, top)  # an error of 0 stays in view
-    ax.set_ylabel("generalization error ‖β − β*‖₂²")
-    ax.set_title("generalization error")
+    ax.set_ylabel(p.ERROR_LABEL)
+    ax.set_title(p.ERROR_LABEL.split(" (")[0].split(" ‖")[0])
 
     lo, hi = _geo_edges(p.etas)[[0, -1]]
     for ax in axes:
@@ -253,9 +257,7 @@ def phase_diagram_figure(p: PointResult, pred: Predictions, model: str) -> Figur
         ax.set_xlabel("learning rate η")
         ax.grid(True, which="major", alpha=0.3)
         legend_of_visible(ax, fontsize=7.5, loc="best", framealpha=0.85)
-    pt = p.point
-    fig.suptitle(f"Phase diagram of GD on a diagonal linear network ({model}): d = {pt.d}, "
-                 f"n = {pt.n}, α = {pt.alpha:g}, ε = {pt.eps:g}; η_c = {p.eta_c:.4g}")  # fmt: skip
+    fig.suptitle(p.title(model))
     fig.legend(handles=_regime_handles(np.unique(regimes)), loc="outside lower center",
                ncols=len(Regime), fontsize=9,
                title="regime (S·η/2 ≥ 0.95 counts as edge of stability); background: ranges of "

@@ -3,6 +3,8 @@
 A :class:`PointResult` holds one grid point: the data, the gradient-flow reference
 (s_GF, eta_c = 2/s_GF, its final beta), and per step size eta the GD status, steps and
 exact statistics at the final iterate (and, optionally, at the mean of the last K iterates).
+A :class:`NetPointResult` is the same for a network sweep, with held-out test loss and accuracy
+in place of the linear ground truth.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from diaglin import IterateStats
 from sims.config import GridPoint, SweepConfig
+from sims.net_config import NetPoint, NetSweepConfig
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,18 @@ class PointResult:
         """The critical step size 2 / s_GF of this point (from gradient flow)."""
         return self.flow.eta_c
 
+    #: what the phase diagram's middle panel shows (IterateStats field, axis label).
+    NORM = ("l1_beta", "‖β‖₁")
+    ERROR_LABEL = "generalization error ‖β − β*‖₂²"
+
+    def title(self, model: str) -> str:
+        """The figure's title."""
+        pt = self.point
+        return (
+            f"Phase diagram of GD on a diagonal linear network ({model}): d = {pt.d}, "
+            f"n = {pt.n}, α = {pt.alpha:g}, ε = {pt.eps:g}; η_c = {self.eta_c:.4g}"
+        )
+
     def gen_error(self, averaged: bool = False) -> np.ndarray:
         """||beta - beta*||_2^2 per run (at the final iterate, or the averaged one)."""
         stats = self.averaged if averaged and self.averaged is not None else self.final
@@ -65,41 +80,108 @@ class PointResult:
     # --- flat array form (cache) ---------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         """All numbers as a flat ``{name: ndarray}`` (nested dataclasses become ``a.b`` keys)."""
-        out = {k: np.asarray(getattr(self, k)) for k in ("X", "y", "beta_star", "etas")}
-        out.update(status=self.status, steps=self.steps)
-        for name in ("final", "flow", "averaged", "reference"):
-            part = getattr(self, name)
-            if part is not None:
-                for f in fields(part):
-                    out[f"{name}.{f.name}"] = np.asarray(getattr(part, f.name))
-        return out
+        return _flatten(self, ("X", "y", "beta_star", "etas", "status", "steps"),
+                        ("final", "flow", "averaged", "reference"))  # fmt: skip
 
     @classmethod
     def from_arrays(cls, point: GridPoint, arrays: dict[str, np.ndarray]) -> PointResult:
         """Inverse of :meth:`to_arrays`."""
+        return cls(point=point, **{k: arrays[k] for k in ("X", "y", "beta_star", "etas",
+                                                          "status", "steps")},
+                   final=_part(IterateStats, "final", arrays),
+                   flow=_part(FlowSummary, "flow", arrays),
+                   averaged=_part(IterateStats, "averaged", arrays),
+                   reference=_part(ReferenceRun, "reference", arrays))  # fmt: skip
 
-        def part(kind, name):
-            keys = [f.name for f in fields(kind)]
-            if f"{name}.{keys[0]}" not in arrays:
-                return None
-            vals = {k: arrays[f"{name}.{k}"] for k in keys}
-            if kind is not IterateStats:
-                vals = {k: v.item() if v.ndim == 0 else v for k, v in vals.items()}
-            return kind(**vals)
 
-        return cls(
-            point=point,
-            X=arrays["X"],
-            y=arrays["y"],
-            beta_star=arrays["beta_star"],
-            etas=arrays["etas"],
-            status=arrays["status"],
-            steps=arrays["steps"],
-            final=part(IterateStats, "final"),
-            flow=part(FlowSummary, "flow"),
-            averaged=part(IterateStats, "averaged"),
-            reference=part(ReferenceRun, "reference"),
-        )
+@dataclass(frozen=True)
+class HeldOut:
+    """Per run: the loss on the held-out test split, the test accuracy and the training
+    accuracy (fraction of samples whose largest output is the label; NaN for regression)."""
+
+    loss: np.ndarray
+    accuracy: np.ndarray
+    train_accuracy: np.ndarray
+
+
+@dataclass(frozen=True)
+class NetPointResult:
+    """One grid point of a network sweep (``sims.net_config``): per step size eta the GD
+    status, steps and exact statistics at the final iterate (θ, the end-to-end linear map as
+    β, sharpness, norms), the held-out ``test`` loss and accuracy, the same for the mean of
+    the last K iterates when asked, and the gradient-flow reference; P = ``n_params``."""
+
+    point: NetPoint
+    etas: np.ndarray
+    status: np.ndarray
+    steps: np.ndarray
+    final: IterateStats
+    flow: FlowSummary
+    test: HeldOut
+    averaged: IterateStats | None = None
+    test_averaged: HeldOut | None = None
+    n_params: int = 0
+
+    #: what the phase diagram's middle panel shows: the paper's ℓ1 norm of the parameters.
+    NORM = ("l1_theta", "‖θ‖₁ (parameters)")
+    ERROR_LABEL = "test loss (held-out split)"
+
+    @property
+    def eta_c(self) -> float:
+        """The critical step size 2 / s_GF of this point (from gradient flow)."""
+        return self.flow.eta_c
+
+    def gen_error(self, averaged: bool = False) -> np.ndarray:
+        """The held-out test loss per run (final iterate, or the averaged one)."""
+        held = self.test_averaged if averaged and self.test_averaged is not None else self.test
+        return held.loss
+
+    def title(self, model: str) -> str:
+        """The figure's title."""
+        pt = self.point
+        return (f"Phase diagram of GD on a {pt.depth}-hidden-layer {model.upper()} "
+                f"({pt.activation}, width {pt.width}, {pt.loss.upper()}, {pt.param}, "
+                f"P = {self.n_params}): n = {pt.n}, α = {pt.alpha:g}, ε = {pt.eps:g}; "
+                f"η_c = {self.eta_c:.4g}")  # fmt: skip
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """All numbers as a flat ``{name: ndarray}`` (nested dataclasses become ``a.b`` keys)."""
+        return _flatten(self, ("etas", "status", "steps", "n_params"),
+                        ("final", "flow", "test", "averaged", "test_averaged"))  # fmt: skip
+
+    @classmethod
+    def from_arrays(cls, point: NetPoint, arrays: dict[str, np.ndarray]) -> NetPointResult:
+        """Inverse of :meth:`to_arrays`."""
+        return cls(point=point, etas=arrays["etas"], status=arrays["status"],
+                   steps=arrays["steps"], final=_part(IterateStats, "final", arrays),
+                   flow=_part(FlowSummary, "flow", arrays), test=_part(HeldOut, "test", arrays),
+                   averaged=_part(IterateStats, "averaged", arrays),
+                   test_averaged=_part(HeldOut, "test_averaged", arrays),
+                   n_params=int(arrays["n_params"]))  # fmt: skip
+
+
+def _flatten(result, plain: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``{name: array}`` of the ``plain`` fields and ``{part.field: array}`` of every field of
+    each present dataclass in ``parts``."""
+    out = {k: np.asarray(getattr(result, k)) for k in plain}
+    for name in parts:
+        part = getattr(result, name)
+        if part is not None:
+            for f in fields(part):
+                out[f"{name}.{f.name}"] = np.asarray(getattr(part, f.name))
+    return out
+
+
+def _part(kind, name: str, arrays: dict[str, np.ndarray]):
+    """The dataclass ``kind`` stored under ``name.*`` in ``arrays`` (None when absent); the
+    fields of a scalar summary (not per-run arrays) come back as Python scalars."""
+    keys = [f.name for f in fields(kind)]
+    if f"{name}.{keys[0]}" not in arrays:
+        return None
+    vals = {k: arrays[f"{name}.{k}"] for k in keys}
+    if kind in (FlowSummary, ReferenceRun):
+        vals = {k: v.item() if v.ndim == 0 else v for k, v in vals.items()}
+    return kind(**vals)
 
 
 @dataclass(frozen=True)
@@ -107,7 +189,7 @@ class SweepResult:
     """A finished sweep: its config and one result per grid point (grid order):
     :class:`PointResult` s for a ``SweepConfig``, ``DecayResult`` s for a ``DecayConfig``."""
 
-    config: SweepConfig
+    config: SweepConfig | NetSweepConfig
     points: tuple
 
     def __len__(self) -> int:

@@ -11,12 +11,13 @@ fixed index table (−1 reads the zero padding). m_l is the layer's multiplier f
 parameterisation; W has ``C × J`` entries, b ``C`` (when ``bias``).
 
 Parameterisations (W initialised N(0, s²) · init scale α; biases start at 0; n = fan-in J of the
-layer, d = input dimension, w = fan-out of the first layer):
+layer: the input dimension d for a fully connected first layer, 9·c for a 3×3 convolution over
+c channels; w = fan-out C of the first layer):
 
 | param  | first layer m, s     | hidden layers m, s | output layer m, s  |
 |--------|----------------------|--------------------|--------------------|
-| "ntk"  | 1/√d, 1              | 1/√n, 1            | 1/√n, 1            |
-| "mup"  | √w/√d, 1/√w          | 1, 1/√n            | 1/√n, 1/√n         |
+| "ntk"  | 1/√n, 1              | 1/√n, 1            | 1/√n, 1            |
+| "mup"  | √w/√n, 1/√w          | 1, 1/√n            | 1/√n, 1/√n         |
 
 "ntk" is the standard (NTK) parameterisation; "mup" is the maximal-update parameterisation
 written with one global learning rate (Yang & Hu 2021, Table 3, abc = (−½, ½, 0), (0, ½, 0),
@@ -32,7 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PARAMETERISATIONS = ("ntk", "mup")
+from diaglin._names import NET_PARAMS
+
+PARAMETERISATIONS = NET_PARAMS
 ARCHITECTURES = ("mlp", "cnn")
 
 
@@ -85,7 +88,7 @@ def build_layers(arch: str, in_shape: tuple[int, int, int], hidden: tuple[int, .
         else:
             idx = rev = None
             npos, J = 1, units
-        m, s = _scales(param, k, len(specs), J, d, C)
+        m, s = _scales(param, k, len(specs), J, C)
         layer = Layer(npos, J, C, idx, rev, m, s, offset, bias)
         out.append(layer)
         offset += layer.n_params
@@ -93,12 +96,13 @@ def build_layers(arch: str, in_shape: tuple[int, int, int], hidden: tuple[int, .
     return tuple(out)
 
 
-def _scales(param: str, k: int, n_layers: int, J: int, d: int, C: int) -> tuple[float, float]:
-    """(multiplier, init std) of layer k of n_layers with fan-in J (see the module table)."""
+def _scales(param: str, k: int, n_layers: int, J: int, C: int) -> tuple[float, float]:
+    """(multiplier, init std) of layer k of n_layers with fan-in J and fan-out C per position
+    (see the module table)."""
     if param == "ntk":
         return 1.0 / np.sqrt(J), 1.0
     if k == 0:
-        return np.sqrt(C) / np.sqrt(d), 1.0 / np.sqrt(C)
+        return np.sqrt(C) / np.sqrt(J), 1.0 / np.sqrt(C)
     if k < n_layers - 1:
         return 1.0, 1.0 / np.sqrt(J)
     return 1.0 / np.sqrt(J), 1.0 / np.sqrt(J)

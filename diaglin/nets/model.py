@@ -59,6 +59,9 @@ class Network:
             for v in vals:
                 V.check_int(name, v, 1)
         V.check_int("n_out", self.n_out, 1)
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise ValueError(f"bias must be True or False, got {self.bias!r}")
+        object.__setattr__(self, "bias", bool(self.bias))
         if self.criterion == "ce" and self.n_out < 2:
             raise ValueError("criterion='ce' needs n_out >= 2 classes")
 
@@ -142,7 +145,7 @@ class Network:
         """The end-to-end linear map T_L ⋯ T_1 (the network with every activation replaced by
         the identity; the network itself when activation="linear"), flattened (n_out · d_in):
         (n_out·d,) for θ (P,), (B, n_out·d) for (B, P)."""
-        th = V.as_finite_array("theta", theta, (1, 2))
+        th = V.check_theta(theta, self.scale.size)
         rows = np.atleast_2d(th)
         out = np.empty((rows.shape[0], self.n_out * self.d_in))
         for r, t in enumerate(rows):
@@ -167,8 +170,10 @@ class Network:
 
     def accuracy(self, theta, X, y):
         """Fraction of samples whose largest output is the label y (classification)."""
+        X, y = V.check_data(X, y)
+        labels = losses.targets("ce", y, self.n_out).argmax(axis=1)  # validates the labels
         f = self.outputs(theta, X)
-        acc = (f.argmax(axis=-1) == np.asarray(y).astype(np.int64)).mean(axis=-1)
+        acc = (f.argmax(axis=-1) == labels).mean(axis=-1)
         return float(acc) if np.ndim(acc) == 0 else acc
 
     def grad(self, theta, X, y) -> np.ndarray:
