@@ -242,7 +242,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-bias", action="store_true", help="networks without biases")
     g.add_argument(
         "--n-test",
-        type=int_at_least(0),
+        type=int_at_least(1),
         default=_NET.n_test,
         help=f"held-out test samples (default: {_NET.n_test})",
     )

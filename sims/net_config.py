@@ -18,6 +18,7 @@ from itertools import product
 import numpy as np
 
 from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
+from diaglin.data import DIGITS_TOTAL
 from sims.config import EtaGrid, positive_tuple
 
 #: the axes of the grid, slowest first: (config field, point field).
@@ -90,8 +91,8 @@ class NetSweepConfig(EtaGrid):
     teacher_width: int = 8
     data_seed: int = 0
     init_seed: int = 0
-    eta_min: float = 0.1
-    eta_max: float = 4.0
+    eta_min: float = 0.25
+    eta_max: float = 2.5
     n_etas: int = 32
     eta_grid: str = "log"
     eta_units: str = "eta_c"
@@ -130,10 +131,15 @@ class NetSweepConfig(EtaGrid):
             put(name, int(value))
         if self.gf_sharpness_points < 3:
             raise ValueError(f"gf_sharpness_points: must be >= 3, got {self.gf_sharpness_points}")
+        if self.n_test < 1:
+            raise ValueError(f"n_test: the test loss needs a test split, got {self.n_test}")
         if self.max_steps < 1:
             raise ValueError(f"max_steps: must be >= 1, got {self.max_steps}")
         if self.dataset == "digits" and min(self.n_samples) < 10:
             raise ValueError(f"n: digits needs at least one sample per class, got {self.n_samples}")
+        if self.dataset == "digits" and max(self.n_samples) + self.n_test > DIGITS_TOTAL:
+            raise ValueError(f"n: n + n_test must be <= {DIGITS_TOTAL} (the size of digits), got "
+                             f"{max(self.n_samples)} + {self.n_test}")  # fmt: skip
         for name in ("diverge_factor", "gf_rtol"):
             value = float(getattr(self, name))
             if not (np.isfinite(value) and value > 0):
@@ -141,6 +147,8 @@ class NetSweepConfig(EtaGrid):
             put(name, value)
         if self.backend != "cpu":
             raise ValueError(f"backend: networks run on the cpu backend, got {self.backend!r}")
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise ValueError(f"bias: must be True or False, got {self.bias!r}")
         put("bias", bool(self.bias))
         self._check_eta_grid(put)
 

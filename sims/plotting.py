@@ -138,13 +138,20 @@ def _slice_curves(ax, p: PointResult, pred: Predictions, fn, label: str, band: b
 
 def set_eta_axis(ax, lo: float, hi: float) -> None:
     """Log eta axis on [lo, hi]; below one decade, plainly numbered ticks (the default log
-    formatter labels minor ticks there, and their labels run into each other)."""
+    formatter labels minor ticks there, and their labels run into each other); below two,
+    ticks at 1, 2 and 5 times the powers of ten, plainly numbered, minor ticks unlabelled."""
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    if np.log10(hi) - np.log10(lo) < 1:
+    decades = np.log10(hi) - np.log10(lo)
+    plain = ticker.FuncFormatter(lambda v, _pos: f"{v:.3g}")
+    if decades < 1:
         ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=5))
-        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+        ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_locator(ticker.NullLocator())
+    elif decades < 2:
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _visible(ax, artist) -> tuple[bool, str]:
