@@ -127,7 +127,11 @@ def run_batch(
 
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
-    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats)
+    # On the GPU the kernels' loss of each reported iterate is used: recomputing it on the
+    # host (a pass over B·n·d) cost more than the whole GPU batch at d = 1000.
+    kernel_loss = out_loss[inv] if backend == "cuda" else None
+    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats,
+                            loss=kernel_loss)  # fmt: skip
     averaged = None
     if average_last:
         averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)

@@ -60,12 +60,16 @@ def gd_cuda(
     scalars = (float(eps), int(max_steps), float(diverge_factor))
     if path == "tile":
         advance = _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k)
+        after_sync = None
     else:
-        advance = _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k)
+        advance, after_sync = _gemm_advance(kind, depth, dev, theta0, scalars, record_every,
+                                            avg_k)  # fmt: skip
 
     def advance_and_sync(step0: int, step_end: int) -> None:
         advance(step0, step_end)
-        dev.outputs[3].copy_to_host(out_status)
+        dev.outputs[3].copy_to_host(out_status)  # the one transfer between chunks
+        if after_sync is not None:
+            after_sync(out_status)
 
     in_chunks(advance_and_sync, max_steps, out_status, B * (n + K) * d, progress)
     for host, device in zip(outputs, dev.outputs):
@@ -102,43 +106,54 @@ def _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
 
 
 def _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
-    """advance(step0, step_end) for the GEMM shape; compacts the columns between calls."""
+    """(advance(step0, step_end), after_sync(status)) for the GEMM shape: advance runs the
+    steps; after_sync, given the statuses on the host (by run), compacts the columns on the
+    device once at most COMPACT_BELOW of them still run."""
     cu = cuda()
     n, d = dev.X.shape
-    beta_kernel, stop_kernel, update_kernel = gemm.gemm_kernels(kind, depth)
-    held = {"state": gemm.GemmState.start(theta0, avg_k)}
+    groups = gemm.stop_groups(n)
+    beta_kernel, stop_kernel, update_kernel = gemm.gemm_kernels(kind, depth, groups)
+    held = {
+        "state": gemm.GemmState.start(theta0, avg_k),
+        "rows": np.arange(theta0.shape[2]),
+    }  # the run of each column, on the host
 
     def bind(st):
-        """Buffers and the two products for the columns of ``st``."""
+        """Buffers, the two products and the launch shapes for the columns of ``st``."""
         W = st.theta.shape[2]
         R, G = cu.device_array((n, W)), cu.device_array((d, W))
         T = min(gemm.THREADS, W)
         residual, gradient = gemm.product(dev.X, st.beta, R), gemm.product(dev.Xt, R, G)
-        return R, G, residual, gradient, T, -(-W // T)
+        stop_shape = (-(-W // gemm.STOP_COLUMNS), (min(gemm.STOP_COLUMNS, W), groups))
+        return R, G, residual, gradient, T, -(-W // T), stop_shape
 
     st = held["state"]
     held["bound"] = bind(st)
-    _, _, _, _, T, blocks = held["bound"]
+    _, _, _, _, T, blocks, _ = held["bound"]
     beta_kernel[(blocks, d), (T, 1)](st.theta, st.beta)
 
     def advance(step0: int, step_end: int) -> None:
         st = held["state"]
-        R, G, residual, gradient, T, blocks = held["bound"]
+        R, G, residual, gradient, T, blocks, (stop_grid, stop_block) = held["bound"]
         for step in range(step0, step_end):
             residual()
-            stop_kernel[blocks, T](R, dev.y, st.rows, st.theta, st.prev, st.prev_loss, st.bound,
-                                   st.ring, *scalars, dev.floor, step, record_every, dev.rec,
-                                   avg_k, *dev.outputs)  # fmt: skip
+            stop_kernel[stop_grid, stop_block](R, dev.y, st.rows, st.theta, st.prev,
+                                               st.prev_loss, st.bound, st.ring, *scalars,
+                                               dev.floor, step, record_every, dev.rec, avg_k,
+                                               *dev.outputs)  # fmt: skip
             gradient()
             update_kernel[(blocks, d), (T, 1)](G, st.rows, st.theta, st.prev, st.beta, st.ring,
                                                dev.etas, n, step, record_every, dev.rec, avg_k,
                                                dev.grads, dev.outputs[3])  # fmt: skip
             st = st._replace(theta=st.prev, prev=st.theta)
-        status = dev.outputs[3].copy_to_host()[st.rows.copy_to_host()]
-        live = status < 0
-        if live.any() and live.sum() <= COMPACT_BELOW * live.size:
-            st = st.compact(np.flatnonzero(live))
-            held["bound"] = bind(st)
         held["state"] = st
 
-    return advance
+    def after_sync(status: np.ndarray) -> None:
+        live = status[held["rows"]] < 0
+        if live.any() and live.sum() <= COMPACT_BELOW * live.size:
+            keep = np.flatnonzero(live)
+            held["state"] = held["state"].compact(keep)
+            held["rows"] = held["rows"][keep]
+            held["bound"] = bind(held["state"])
+
+    return advance, after_sync

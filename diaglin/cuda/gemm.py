@@ -28,11 +28,23 @@ from diaglin.models._ops import beta_jt, dbeta_jt
 #: ``numba.cuda``, checked to have a GPU (or the simulator); a module global, as the simulator
 #: swaps it inside kernels
 cuda = runtime.cuda()
+runtime.simulator_safe(globals())
 
 #: threads per block along the runs in the elementwise kernels
 THREADS = 128
 #: tile edge of ``matmul_kernel``
 MATMUL_TILE = 16
+#: columns per block of ``stop_kernel`` (its threads along y split the rows of a column)
+STOP_COLUMNS = 32
+#: at most this many threads share the rows of a column in ``stop_kernel``
+STOP_MAX_GROUPS = 16
+
+
+def stop_groups(n: int) -> int:
+    """Threads per column in ``stop_kernel`` for n rows: about 8 rows each, 1 to
+    STOP_MAX_GROUPS. A function of n alone, so the loss of a column is summed in the same
+    order whatever the number of columns (compaction changes nothing)."""
+    return min(STOP_MAX_GROUPS, max(1, n // 8))
 
 
 class GemmState(NamedTuple):
@@ -51,20 +63,43 @@ class GemmState(NamedTuple):
         """Before step 0; theta0 (K, d, B) in tile layout (beta is set by ``beta_kernel``)."""
         K, d, B = theta0.shape
         ring = (avg_k, K, d, B) if avg_k else (1, 1, 1, 1)
+        # prev is only read once a step has written it (a run that stops at step 0 reports
+        # theta_0): left uninitialised, it costs no host array and no copy.
         return cls(
             cuda.to_device(np.arange(B, dtype=np.int64)),
-            cuda.to_device(np.ascontiguousarray(theta0)), cuda.to_device(np.zeros_like(theta0)),
+            cuda.to_device(np.ascontiguousarray(theta0)), cuda.device_array((K, d, B)),
             cuda.device_array((d, B)), cuda.to_device(np.full(B, np.nan)), cuda.device_array(B),
             cuda.device_array(ring),
         )  # fmt: skip
 
     def compact(self, keep: np.ndarray) -> GemmState:
-        """The state of columns ``keep`` only (through the host: it happens rarely)."""
+        """The state of columns ``keep`` only, gathered on the device (no host round trip)."""
+        keep_dev = cuda.to_device(np.ascontiguousarray(keep, dtype=np.int64))
         return GemmState(*(
-            cuda.to_device(np.ascontiguousarray(a.copy_to_host()[..., keep]))
-            if a.shape != (1, 1, 1, 1) else a
-            for a in self
+            gather_columns(a, keep_dev) if a.shape != (1, 1, 1, 1) else a for a in self
         ))  # fmt: skip
+
+
+def gather_columns(a, keep):
+    """A new device array of the columns (last index) ``keep`` (device, int64) of ``a``."""
+    lead, W = tuple(a.shape[: a.ndim - 1]), a.shape[a.ndim - 1]  # (device shapes: no [-1])
+    Wk = keep.shape[0]
+    rows = a.size // W if W else 0
+    out = cuda.device_array((*lead, Wk), dtype=a.dtype)
+    if rows and Wk:
+        T = min(THREADS, rows * Wk)
+        _gather_kernel[-(-rows * Wk // T), T](a.reshape(rows, W), keep, out.reshape(rows, Wk))
+    return out
+
+
+@cuda.jit
+def _gather_kernel(src, keep, dst):
+    """dst[m, j] = src[m, keep[j]]; one thread per entry of dst (j fastest)."""
+    q = cuda.grid(1)
+    Wk = dst.shape[1]
+    if q < dst.shape[0] * Wk:
+        m, j = q // Wk, q % Wk
+        dst[m, j] = src[m, keep[j]]
 
 
 def engine() -> str:
@@ -121,12 +156,14 @@ def matmul_kernel(tpb: int):
 
 
 @functools.cache
-def gemm_kernels(kind: int, depth: int):
-    """(beta_kernel, stop_kernel, update_kernel) for model ``kind``; see their docstrings."""
+def gemm_kernels(kind: int, depth: int, groups: int = 1):
+    """(beta_kernel, stop_kernel, update_kernel) for model ``kind``; see their docstrings.
+    ``groups`` (``stop_groups(n)``): threads that share the rows of a column in stop_kernel."""
     beta = device_function(beta_jt)
     dbeta = device_function(dbeta_jt)
     stop = device_function(stop_status)
     finish = device_function(finish_run)
+    cols = STOP_COLUMNS
 
     @cuda.jit
     def beta_kernel(theta, out):
@@ -139,21 +176,35 @@ def gemm_kernels(kind: int, depth: int):
     def stop_kernel(R, y, rows, theta, prev, prev_loss, bound, ring, eps, max_steps,
                     diverge_factor, floor, step, record_every, rec_theta, avg_k,
                     out_theta, out_loss, out_steps, out_status, out_avg):  # fmt: skip
-        """One thread per column w: R[:, w] -= y, L = |R[:, w]|²/(2n); at step 0 set the bound
-        and record theta_0; then the stopping rule, and the outputs of a run that stops."""
-        w = cuda.grid(1)
+        """Blocks of (STOP_COLUMNS, groups) threads: thread (x, g) of block c takes column
+        w = c·STOP_COLUMNS + x and rows i ≡ g (mod groups), sets R[i, w] -= y[i] and sums
+        their squares (neighbouring threads read neighbouring columns: coalesced; a column's
+        rows in `groups` short loops rather than one long serial one). Thread (x, 0) then adds
+        the partial sums in the order of g, L = sum / (2n): at step 0 it sets the bound and
+        records theta_0; then the stopping rule, and the outputs of a run that stops."""
+        part = cuda.shared.array((groups, cols), float64)
+        x, g = cuda.threadIdx.x, cuda.threadIdx.y
+        w = cuda.blockIdx.x * cols + x
         K, d, W = theta.shape
-        if w >= W:
-            return
-        b = rows[w]
-        if out_status[b] >= 0:
-            return
         n = R.shape[0]
+        b = 0
+        live = False
+        if w < W:
+            b = rows[w]
+            live = out_status[b] < 0
+        acc = 0.0
+        if live:
+            for i in range(g, n, groups):
+                ri = R[i, w] - y[i]
+                R[i, w] = ri
+                acc += ri * ri
+        part[g, x] = acc
+        cuda.syncthreads()
+        if g != 0 or not live:
+            return
         loss = 0.0
-        for i in range(n):
-            ri = R[i, w] - y[i]
-            R[i, w] = ri
-            loss += ri * ri
+        for q in range(groups):
+            loss += part[q, x]
         loss /= 2.0 * n
         if step == 0:
             bound[w] = diverge_factor * max(loss, floor[b])

@@ -31,6 +31,7 @@ from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 #: ``numba.cuda``, checked to have a GPU (or the simulator); a module global, as the simulator
 #: swaps it inside kernels
 cuda = runtime.cuda()
+runtime.simulator_safe(globals())
 
 #: threads per block of the per-run kernel
 THREADS = 128
@@ -205,8 +206,10 @@ def start_state(theta0: np.ndarray, n: int, avg_k: int) -> RunState:
     """Device state before step 0 for theta0 in tile layout (K, d, B)."""
     K, d, B = theta0.shape
     ring = (avg_k, K, d, B) if avg_k else (1, 1, 1, 1)
+    # prev is read only after a step wrote it (a run stopping at step 0 reports theta_0), so
+    # it is left uninitialised: no host array, no copy.
     return RunState(
-        cuda.to_device(np.ascontiguousarray(theta0)), cuda.to_device(np.zeros_like(theta0)),
+        cuda.to_device(np.ascontiguousarray(theta0)), cuda.device_array((K, d, B)),
         cuda.to_device(np.full(B, np.nan)), cuda.device_array((n, B)), cuda.device_array(B),
         cuda.device_array(B), cuda.device_array(ring),
     )  # fmt: skip

@@ -81,4 +81,17 @@ def cupy_or_none():
 def device_function(fn):
     """``fn`` (a ``numba.njit`` scalar function of diaglin's kernels) compiled for the GPU from
     the same Python source, so the CPU and GPU kernels share one definition of each formula."""
+    simulator_safe(fn.py_func.__globals__)
     return cuda().jit(device=True)(fn.py_func)
+
+
+def simulator_safe(module_globals: dict) -> None:
+    """Under the simulator, give the module of simulated code its ``__warningregistry__`` now.
+
+    The simulator runs each GPU thread as a Python thread and, on every device-function call,
+    iterates over the function's module globals; the first NumPy RuntimeWarning raised in that
+    module (an overflow of a diverging run) makes ``warnings`` insert ``__warningregistry__``
+    there, and a thread iterating at that moment fails with "dictionary changed size during
+    iteration" (seen as a rare failure of the simulator tests)."""
+    if simulated():
+        module_globals.setdefault("__warningregistry__", {})
