@@ -79,10 +79,16 @@ def run_batch(
                              "(no stochastic steps, no record_grads)")  # fmt: skip
         path = "gemm"
     elif backend == "cuda":
-        from diaglin.cuda.driver import choose_path, gd_cuda  # imports numba.cuda: GPU only
+        from diaglin.cuda.driver import choose_path, run_batch_cuda  # numba.cuda: GPU only
 
         if path == "auto":
             path = choose_path(n, d)
+        # the layout, the run order and the final β are done on the device
+        return run_batch_cuda(model, X, y, theta0, etas=etas, eps=eps, max_steps=max_steps,
+                              diverge_factor=diverge_factor, record_every=record_every,
+                              record_grads=record_grads, average_last=average_last, path=path,
+                              stats=stats, progress=progress, config=config,
+                              loss_floor=loss_floor)  # fmt: skip
     elif path == "auto":
         path = "blas" if sgd is None and n * d >= BLAS_MIN_ND else "tile"
     start = np.broadcast_to(theta0, (B, P))
@@ -100,11 +106,7 @@ def run_batch(
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
     floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
     rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
-    if backend == "cuda":
-        config = {**config, "cuda": gd_cuda(model.kind, model.depth, X, y, etas[order], tile0,
-                                            rule, record_every, rec, grads, average_last,
-                                            outputs, path=path, progress=progress)}  # fmt: skip
-    elif network:
+    if network:
         state = GDState.start(tile0, average_last)
         advance = net_stepper(model, X, y, etas[order], rule, state, record_every, rec,
                               average_last, outputs)  # fmt: skip
@@ -127,11 +129,7 @@ def run_batch(
 
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
-    # On the GPU the kernels' loss of each reported iterate is used: recomputing it on the
-    # host (a pass over B·n·d) cost more than the whole GPU batch at d = 1000.
-    kernel_loss = out_loss[inv] if backend == "cuda" else None
-    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats,
-                            loss=kernel_loss)  # fmt: skip
+    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats)
     averaged = None
     if average_last:
         averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)

@@ -36,16 +36,23 @@ class IterateStats:
 
     @classmethod
     def at(cls, model: DiagonalModel, theta: np.ndarray, X, y, stats: str = "all", *,
-           loss: np.ndarray | None = None):  # fmt: skip
+           loss: np.ndarray | None = None, beta: np.ndarray | None = None):  # fmt: skip
         """The statistics ``stats`` (see ``STATS``) at the rows of ``theta``; the others NaN.
 
         ``loss``: L at the rows of ``theta`` where the caller has it already (a GD kernel
         computes the loss of the iterate it reports); otherwise it is computed here, which costs
-        a pass over B·n·d (at d = 1000 more than a GPU's whole batch of steps)."""
+        a pass over B·n·d (at d = 1000 more than a GPU's whole batch of steps). ``beta``
+        likewise: β(θ) (B, d) of the rows (the GPU backend computes it on the device)."""
         if stats not in STATS:
             raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
-        beta = model.beta(theta)
         nan = np.full(theta.shape[0], np.nan)
+        if beta is None:
+            beta = model.beta(theta)
+        else:
+            beta = np.asarray(beta, float)
+            shape = (theta.shape[0], model.n_features(theta.shape[1]))
+            if beta.shape != shape:
+                raise ValueError(f"beta must have shape {shape}, got {beta.shape}")
         if loss is None:
             loss = np.atleast_1d(model.loss(theta, X, y))
         else:

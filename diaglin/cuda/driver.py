@@ -1,10 +1,12 @@
 """``backend="cuda"``: the batch of ``diaglin.driver.run_batch`` run on the GPU.
 
-The host side of both kernel shapes: copy the data, the start and the output arrays to the
-device once, advance the runs in chunks of steps (``diaglin.driver.in_chunks``: Ctrl-C and the
-progress callback act between chunks; only the statuses come back between them), and copy the
-outputs, the trajectory and the gradient history back at the end. The outputs fill the arrays of
-the CPU kernels' contract (``diaglin.kernels.tile._make_kernel``), in the same run order.
+The host side of both kernel shapes: copy the data and θ0 (as given: one shared vector or one
+row per run) to the device once and build the start state there (``layout``), advance the runs
+in chunks of steps (``diaglin.driver.in_chunks``: Ctrl-C and the progress callback act between
+chunks; only the statuses come back between them), then put the final iterates back into the
+caller's order and compute their β on the device, and copy them, the losses and steps (and the
+averages, trajectory and gradient history where asked for) back at the end. The kernels fill
+the outputs of the CPU kernels' contract (``diaglin.kernels.tile._make_kernel``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from diaglin.cuda import gemm, per_run
+from diaglin.cuda import gemm, layout, per_run
 from diaglin.cuda.runtime import cuda, gpu_name
 from diaglin.driver import in_chunks
+from diaglin.kernels.stop import RUNNING
+from diaglin.models._ops import PROD, UV, WW
+from diaglin.results import GDResult, IterateStats, Trajectory
 
 #: ``path="auto"`` uses the one-thread-per-run kernel up to this n·d and the GEMMs above it
 GEMM_MIN_ND = 4096
@@ -29,41 +34,64 @@ def choose_path(n: int, d: int) -> str:
     return "tile" if n * d <= GEMM_MIN_ND else "blas"
 
 
-def gd_cuda(
-    kind: int, depth: int, X: np.ndarray, y: np.ndarray, etas: np.ndarray, theta0: np.ndarray,
-    rule: tuple, record_every: int, rec_theta: np.ndarray, grad_hist: np.ndarray, avg_k: int,
-    outputs: tuple, *, path: str, progress: Callable[[int], None] | None = None,
-) -> dict:  # fmt: skip
-    """Run the batch on the GPU; same contract as the CPU tile kernel (full-batch GD only).
+def run_batch_cuda(
+    model, X: np.ndarray, y: np.ndarray, theta0: np.ndarray, *, etas: np.ndarray, eps: float,
+    max_steps: int, diverge_factor: float, record_every: int, record_grads: bool,
+    average_last: int, path: str, stats: str, progress: Callable[[int], None] | None,
+    config: dict, loss_floor: np.ndarray | None = None,
+) -> GDResult:  # fmt: skip
+    """``diaglin.driver.run_batch`` for backend="cuda" (full-batch GD, a diagonal model, the
+    path "tile" or "blas"), validated arguments: theta0 (P,) or (B, P).
 
-    rule = (eps, max_steps, diverge_factor, loss_floor (B,)); theta0 (K, d, B) in tile layout;
-    outputs = (out_theta, out_loss, out_steps, out_status, out_avg), filled in place, as are
-    rec_theta and grad_hist. ``path`` is "tile" (one thread per run) or "blas" (GEMMs).
-    Returns what the result's config records of the run: the GPU and, for "blas", whose GEMM.
+    θ0 goes to the device as it is (one shared (P,) vector or the (B, P) rows) and the start
+    state is built there; the final iterates are put back into the caller's order and their β
+    computed there (``layout``); only θ, β (one buffer), the losses and the steps come back, plus
+    the averaged and recorded iterates and the gradient history where asked for.
     """
     cu = cuda()
-    eps, max_steps, diverge_factor, floor = rule
-    n, d = X.shape
-    K, _, B = theta0.shape
+    B, (n, d) = etas.size, X.shape
+    K = model.n_blocks
+    P = K * d
+    avg_k = average_last
     if path == "tile" and n * d > per_run.SHARED_X_MAX:
         raise ValueError(
             f"path='tile' on backend='cuda' holds X in shared memory: n·d must be "
             f"<= {per_run.SHARED_X_MAX}, got {n * d} (use 'blas' or 'auto')"
         )
-    out_status = outputs[3]
+    # The kernels run the runs sorted by η, as the CPU tiles do: runs with similar η stop at
+    # similar times, so the threads of a warp (the GEMM shape's columns) stop together.
+    order = np.argsort(-etas, kind="stable")
+    floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
+    T = max_steps // record_every + 1 if record_every else 0
+    rec = np.full((B, T, K, d), np.nan) if T else None
+    grads = np.zeros((B, max_steps, d)) if record_grads else None
+    out_status = np.full(B, RUNNING, np.int8)
+    per_run_start = theta0.ndim == 2 and B > 1
+    start_src = theta0 if per_run_start else theta0.reshape(1, P)[:1]
+    small = cu.to_device(np.stack([etas[order], floor[order]]))  # one copy for both
     dev = SimpleNamespace(
-        X=cu.to_device(np.ascontiguousarray(X)), y=cu.to_device(y), etas=cu.to_device(etas),
+        X=cu.to_device(np.ascontiguousarray(X)), y=cu.to_device(y), etas=small[0],
         Xt=cu.to_device(np.ascontiguousarray(X.T)) if path == "blas" else None,  # GEMM only
-        floor=cu.to_device(np.asarray(floor, float)), rec=cu.to_device(rec_theta),
-        grads=cu.to_device(grad_hist), outputs=_device_outputs(outputs),
+        floor=small[1], order=cu.to_device(order),
+        rec=cu.to_device(rec) if T else cu.device_array((1, 1, 1, 1)),
+        grads=cu.to_device(grads) if record_grads else cu.device_array((1, 0, 1)),
+        outputs=[cu.device_array((B, K, d)), cu.device_array(B), cu.device_array(B, np.int64),
+                 cu.device_array(B, np.int8),
+                 cu.device_array((B, K, d) if avg_k else (1, 1, 1))],
     )  # fmt: skip
+    theta0_dev = cu.to_device(np.ascontiguousarray(start_src, dtype=float))
     scalars = (float(eps), int(max_steps), float(diverge_factor))
     if path == "tile":
-        advance = _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k)
+        state = per_run.start_state(K, d, B, n, avg_k)
+        layout.start(theta0_dev, dev.order, state.theta, state.prev_loss, dev.outputs[3])
+        advance = _per_run_advance(model.kind, model.depth, dev, state, scalars, record_every,
+                                   avg_k)  # fmt: skip
         after_sync = None
     else:
-        advance, after_sync = _gemm_advance(kind, depth, dev, theta0, scalars, record_every,
-                                            avg_k)  # fmt: skip
+        state = gemm.GemmState.start(K, d, B, avg_k)
+        layout.start(theta0_dev, dev.order, state.theta, state.prev_loss, dev.outputs[3])
+        advance, after_sync = _gemm_advance(model.kind, model.depth, dev, state, scalars,
+                                            record_every, avg_k)  # fmt: skip
 
     def advance_and_sync(step0: int, step_end: int) -> None:
         advance(step0, step_end)
@@ -72,29 +100,55 @@ def gd_cuda(
             after_sync(out_status)
 
     in_chunks(advance_and_sync, max_steps, out_status, B * (n + K) * d, progress)
-    for host, device in zip(outputs, dev.outputs):
-        device.copy_to_host(host)
-    dev.rec.copy_to_host(rec_theta)
-    dev.grads.copy_to_host(grad_hist)
+
+    # θ (B, P) and β (B, d) of the final iterates in the caller's order, in one buffer
+    final = cu.device_array(B * (P + d))
+    theta_dev, beta_dev = final[: B * P].reshape(B, P), final[B * P :].reshape(B, d)
+    layout.final(model.kind, model.depth, dev.outputs[0], dev.order, theta_dev, beta_dev)
+    host = final.copy_to_host()
+    theta, beta = host[: B * P].reshape(B, P), host[B * P :].reshape(B, d)
+    inv = np.empty(B, np.int64)
+    inv[order] = np.arange(B)
+    loss, steps = dev.outputs[1].copy_to_host()[inv], dev.outputs[2].copy_to_host()[inv]
+    # The kernels' loss of each reported iterate: recomputing it on the host (a pass over
+    # B·n·d) cost more than the whole GPU batch at d = 1000. β from the device where its
+    # formula is products only (bitwise the host's); a² − b² ("pm") and powers the GPU may
+    # round differently (FMA contraction, pow), so the host computes those.
+    exact = model.kind in (WW, UV, PROD)
+    final_stats = IterateStats.at(model, theta, X, y, stats, loss=loss,
+                                  beta=beta if exact else None)  # fmt: skip
+    averaged = None
+    if avg_k:
+        out_avg = dev.outputs[4].copy_to_host()
+        averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)
+    trajectory = None
+    if T:
+        dev.rec.copy_to_host(rec)
+        trajectory = Trajectory(np.arange(T) * record_every,
+                                IterateStats.of_rows(model, rec[inv].reshape(B, T, P), X, y,
+                                                     stats))  # fmt: skip
+    if record_grads:
+        dev.grads.copy_to_host(grads)
     info = {"gpu": gpu_name()}
     if path == "blas":
         info["gemm"] = gemm.engine()
-    return info
+    return GDResult(
+        etas=etas,
+        steps=steps,
+        status=out_status[inv],
+        final=final_stats,
+        averaged=averaged,
+        trajectory=trajectory,
+        grad_history=grads[inv] if record_grads else None,
+        config={**config, "cuda": info, "path": path, "stats": stats},
+    )
 
 
-def _device_outputs(outputs: tuple) -> list:
-    """Device arrays for the outputs: the statuses copied (RUNNING marks the runs to do), the
-    others only allocated (the kernels write every entry of a run when it stops)."""
-    cu = cuda()
-    return [cu.to_device(a) if i == 3 else cu.device_array_like(a) for i, a in enumerate(outputs)]
-
-
-def _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
-    """advance(step0, step_end) for the one-thread-per-run kernel."""
+def _per_run_advance(kind, depth, dev, state, scalars, record_every, avg_k):
+    """advance(step0, step_end) for the one-thread-per-run kernel from ``state``."""
     n, d = dev.X.shape
-    B = theta0.shape[2]
+    B = state.theta.shape[2]
     kernel = per_run.per_run_kernel(kind, depth, n, d)
-    state = per_run.start_state(theta0, n, avg_k)
     T = min(per_run.THREADS, B)
 
     def advance(step0: int, step_end: int) -> None:
@@ -105,7 +159,7 @@ def _per_run_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
     return advance
 
 
-def _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
+def _gemm_advance(kind, depth, dev, state, scalars, record_every, avg_k):
     """(advance(step0, step_end), after_sync(status)) for the GEMM shape: advance runs the
     steps; after_sync, given the statuses on the host (by run), compacts the columns on the
     device once at most COMPACT_BELOW of them still run."""
@@ -114,8 +168,8 @@ def _gemm_advance(kind, depth, dev, theta0, scalars, record_every, avg_k):
     groups = gemm.stop_groups(n)
     beta_kernel, stop_kernel, update_kernel = gemm.gemm_kernels(kind, depth, groups)
     held = {
-        "state": gemm.GemmState.start(theta0, avg_k),
-        "rows": np.arange(theta0.shape[2]),
+        "state": state,
+        "rows": np.arange(state.theta.shape[2]),
     }  # the run of each column, on the host
 
     def bind(st):

@@ -59,17 +59,16 @@ class GemmState(NamedTuple):
     ring: object  # (avg_k, K, d, W) or (1, 1, 1, 1)
 
     @classmethod
-    def start(cls, theta0: np.ndarray, avg_k: int) -> GemmState:
-        """Before step 0; theta0 (K, d, B) in tile layout (beta is set by ``beta_kernel``)."""
-        K, d, B = theta0.shape
+    def start(cls, K: int, d: int, B: int, avg_k: int) -> GemmState:
+        """The state of B columns, allocated (rows: 0..B-1): ``layout.start`` fills theta and
+        prev_loss before step 0, ``beta_kernel`` then beta."""
         ring = (avg_k, K, d, B) if avg_k else (1, 1, 1, 1)
         # prev is only read once a step has written it (a run that stops at step 0 reports
         # theta_0): left uninitialised, it costs no host array and no copy.
         return cls(
-            cuda.to_device(np.arange(B, dtype=np.int64)),
-            cuda.to_device(np.ascontiguousarray(theta0)), cuda.device_array((K, d, B)),
-            cuda.device_array((d, B)), cuda.to_device(np.full(B, np.nan)), cuda.device_array(B),
-            cuda.device_array(ring),
+            cuda.to_device(np.arange(B, dtype=np.int64)), cuda.device_array((K, d, B)),
+            cuda.device_array((K, d, B)), cuda.device_array((d, B)), cuda.device_array(B),
+            cuda.device_array(B), cuda.device_array(ring),
         )  # fmt: skip
 
     def compact(self, keep: np.ndarray) -> GemmState:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-import numpy as np
 from numba import float64
 
 from diaglin.cuda import runtime
@@ -202,14 +201,14 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
     return kernel
 
 
-def start_state(theta0: np.ndarray, n: int, avg_k: int) -> RunState:
-    """Device state before step 0 for theta0 in tile layout (K, d, B)."""
-    K, d, B = theta0.shape
+def start_state(K: int, d: int, B: int, n: int, avg_k: int) -> RunState:
+    """Device state of B runs, allocated only: ``layout.start`` fills theta and prev_loss
+    before step 0 (from θ0, on the device)."""
     ring = (avg_k, K, d, B) if avg_k else (1, 1, 1, 1)
     # prev is read only after a step wrote it (a run stopping at step 0 reports theta_0), so
     # it is left uninitialised: no host array, no copy.
     return RunState(
-        cuda.to_device(np.ascontiguousarray(theta0)), cuda.device_array((K, d, B)),
-        cuda.to_device(np.full(B, np.nan)), cuda.device_array((n, B)), cuda.device_array(B),
-        cuda.device_array(B), cuda.device_array(ring),
+        cuda.device_array((K, d, B)), cuda.device_array((K, d, B)), cuda.device_array(B),
+        cuda.device_array((n, B)), cuda.device_array(B), cuda.device_array(B),
+        cuda.device_array(ring),
     )  # fmt: skip

@@ -92,6 +92,27 @@ def test_per_run_starts_and_statistics_match(path):
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_device_layout_shared_start_run_order_and_beta(path):
+    """The start state is built on the device from θ0 as given (one shared vector, or a row per
+    run), the kernels' η order is undone there and β of the final iterates computed there: a
+    shared θ0 gives bitwise the results of its rows tiled, in the caller's (unsorted) order,
+    and β agrees with the host's ``model.beta`` of the returned θ."""
+    for name, kw in MODELS:
+        model, X, y, theta0, etas = _problem(name, kw)
+        etas = etas[[3, 0, 5, 1, 4, 2]]  # neither sorted nor reverse-sorted
+        opts = dict(eps=1e-4, max_steps=40, stats="none", backend="cuda", path=path)
+        shared = dl.run_gd(model, X, y, etas, theta0, **opts)
+        rows = dl.run_gd(model, X, y, etas, np.tile(theta0, (etas.size, 1)), **opts)
+        for field in ("status", "steps", "theta", "loss", "beta"):
+            assert np.array_equal(getattr(shared, field), getattr(rows, field)), (name, field)
+        one = dl.run_gd(model, X, y, etas[1:2], theta0, **opts)  # the run alone
+        assert np.array_equal(one.theta[0], shared.theta[1]), name
+        assert shared.theta.flags.c_contiguous and shared.beta.flags.c_contiguous
+        # bitwise: computed on the device for the product models, on the host for the others
+        assert np.array_equal(shared.beta, model.beta(shared.theta)), name
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_chunking_and_compaction_change_nothing(path, monkeypatch):
     """One step per kernel call (the GEMM shape then compacts its columns as runs stop) gives
     bitwise the results of one long call. For the GEMM shape this holds for diaglin's own
