@@ -11,6 +11,9 @@ p = softmax(f). Arrays carry any leading axes (runs, samples) before the last ax
 
 from __future__ import annotations
 
+import math
+
+import numba as nb
 import numpy as np
 from scipy.special import logsumexp, softmax
 
@@ -57,3 +60,57 @@ def curvature_times(loss: str, f: np.ndarray, v: np.ndarray) -> np.ndarray:
         return v
     p = softmax(f, axis=-1)
     return p * (v - (p * v).sum(axis=-1, keepdims=True))
+
+
+def residual_into(loss: str, f: np.ndarray, Tt: np.ndarray, e: np.ndarray, L: np.ndarray) -> None:
+    """Outputs laid out (runs, C, samples): f (R, C, n) and targets Tt (C, n) → the mean loss
+    L (R,) = (1/n) Σ_i ℓ(f[:, :, i], Tt[:, i]) and e (R, C, n) = ∇_f ℓ / n (e may be f: then
+    overwritten), in one pass per run; the same formulas as ``value`` and ``gradient`` (sums in
+    another order)."""
+    (_mse_into if loss == "mse" else _ce_into)(f, Tt, e, L)
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _sum_sq(r: np.ndarray) -> float:
+    """Σ r² (reassociated: a vectorised sum)."""
+    s = 0.0
+    for i in range(r.size):
+        s += r[i] * r[i]
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
+def _mse_into(f, Tt, e, L):
+    R, C, n = f.shape
+    for r in range(R):
+        acc = 0.0
+        for c in range(C):
+            fr, tr, er = f[r, c], Tt[c], e[r, c]
+            for i in range(n):
+                er[i] = fr[i] - tr[i]
+            acc += _sum_sq(er)
+            for i in range(n):
+                er[i] /= n
+        L[r] = 0.5 * acc / n
+
+
+@nb.njit(cache=True, nogil=True)
+def _ce_into(f, Tt, e, L):
+    R, C, n = f.shape
+    for r in range(R):
+        acc = 0.0
+        for i in range(n):
+            m = f[r, 0, i]
+            for c in range(1, C):
+                m = max(m, f[r, c, i])
+            s, ft = 0.0, 0.0
+            for c in range(C):  # e may be f itself: each f[r, c, i] is read before written
+                fc = f[r, c, i]
+                ft += fc * Tt[c, i]
+                p = math.exp(fc - m)
+                e[r, c, i] = p
+                s += p
+            acc += m + math.log(s) - ft
+            for c in range(C):
+                e[r, c, i] = (e[r, c, i] / s - Tt[c, i]) / n
+        L[r] = acc / n
