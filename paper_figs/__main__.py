@@ -1,7 +1,7 @@
 """``python -m paper_figs``: draw every figure of the two source papers into ``--out``
 (default ./out/paper_figs) with an ``INDEX.md`` saying which file shows which claim and which
 command redraws it alone. ``--only NAME ...`` draws some; ``--list`` lists them. Results are
-cached (``--cache-dir``), so a second run only redraws. About 4 minutes on 2 cores the first
+cached (``--cache-dir``), so a second run only redraws. About 6 minutes on 2 cores the first
 time (plus ~1 minute compiling the Numba kernels on first use)."""
 
 from __future__ import annotations
