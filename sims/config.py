@@ -34,6 +34,13 @@ def positive_tuple(name: str, values, kind=float) -> tuple:
     return out
 
 
+def nonneg_int(name: str, value) -> int:
+    """``value`` as an int, which must be an integer >= 0 (not a bool)."""
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 class EtaGrid:
     """The eta grid of a learning-rate sweep, shared by the sweep configs (frozen dataclasses
     with the fields eta_min, eta_max, n_etas, eta_grid and eta_units)."""
@@ -135,10 +142,7 @@ class SweepConfig(EtaGrid):
         put("dims", positive_tuple("d", self.dims, int))
         put("n_samples", positive_tuple("n", self.n_samples, int))
         for name in ("sparsity", "data_seed", "max_steps", "average_last"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 0:
-                raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
-            put(name, int(value))
+            put(name, nonneg_int(name, getattr(self, name)))
         if self.max_steps < 1:
             raise ValueError(f"max_steps: must be >= 1, got {self.max_steps}")
         if any(self.sparsity > d for d in self.dims) and any(n > 1 for n in self.n_samples):

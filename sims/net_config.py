@@ -19,7 +19,7 @@ import numpy as np
 
 from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
 from diaglin.data import DIGITS_TOTAL
-from sims.config import EtaGrid, positive_tuple
+from sims.config import EtaGrid, nonneg_int, positive_tuple
 
 #: the axes of the grid, slowest first: (config field, point field).
 AXES = (("alphas", "alpha"), ("epsilons", "eps"), ("widths", "width"), ("depths", "depth"),
@@ -125,10 +125,7 @@ class NetSweepConfig(EtaGrid):
         put("params", _names("param", self.params, NET_PARAMS))
         for name in ("n_test", "teacher_dim", "teacher_width", "data_seed", "init_seed",
                      "max_steps", "average_last", "gf_sharpness_points"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 0:
-                raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
-            put(name, int(value))
+            put(name, nonneg_int(name, getattr(self, name)))
         if self.gf_sharpness_points < 3:
             raise ValueError(f"gf_sharpness_points: must be >= 3, got {self.gf_sharpness_points}")
         if self.n_test < 1:

@@ -54,7 +54,7 @@ def held_out(net: Network, stats: IterateStats, ds: data.Dataset) -> HeldOut:
 def net_memory_bytes(config: NetSweepConfig, point: NetPoint) -> tuple[int, int]:
     """(bytes while computing the point, bytes of its result): the batch's activations and
     gradients (a few copies of B·n·units per layer), and the kept per-run statistics."""
-    d_in = 64 if config.dataset == "digits" else config.teacher_dim
+    d_in = int(np.prod(DIGITS_IMAGE)) if config.dataset == "digits" else config.teacher_dim
     net = make_network(config, point, d_in)
     B, P = config.n_etas, net.scale.size
     units = sum(lay.units for lay in net.layers)

@@ -18,7 +18,9 @@ import numba as nb
 import numpy as np
 from scipy.special import expit, ndtr
 
-ACTIVATIONS = ("tanh", "relu", "softplus", "gelu", "linear")
+from diaglin._names import NET_ACTIVATIONS
+
+ACTIVATIONS = NET_ACTIVATIONS
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 

@@ -17,7 +17,9 @@ import numba as nb
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-LOSSES = ("mse", "ce")
+from diaglin._names import NET_LOSSES
+
+LOSSES = NET_LOSSES
 
 
 def targets(loss: str, y: np.ndarray, n_out: int) -> np.ndarray:
