@@ -47,7 +47,7 @@ from _common import (  # noqa: E402
     worker_env,
 )
 
-SIZES = [(1024, 1, 5, 10_000), (1024, 20, 100, 2000), (256, 200, 1000, 200)]
+SIZES = [(1024, 1, 5, 10_000), (1024, 20, 100, 2000), (256, 200, 1000, 200), (4096, 200, 1000, 200)]
 EPS = 1e-300  # unreachable: every run does exactly T steps
 DIVERGE_FACTOR = 1e8  # run_gd's default
 MAX_STEPS = 2  # diaglin.Status.MAX_STEPS (not imported by the NumPy worker)
@@ -107,12 +107,14 @@ def worker(engine, B, n, d, T, repeats, budget):
         compiled, args, compile_s = jax_gd(X, y, etas, w0, T)
         times, (W, loss) = timed(lambda: jax.block_until_ready(compiled(*args)), repeats, budget)
         W, loss, status = np.asarray(W), np.asarray(loss), np.full(B, MAX_STEPS)
-        res.update(stats_times=[0.0], path="jax", compile_s=compile_s)
+        res.update(stats_times=[0.0], norms_times=[0.0], path="jax", compile_s=compile_s)
     elif engine == "numpy":
         numpy_gd(X, y, etas[:8], w0, min(T, 3))  # warm-up
         times, (W, loss, status) = timed(lambda: numpy_gd(X, y, etas, w0, T), repeats, budget)
-        res.update(stats_times=[0.0], path="numpy")
+        res.update(stats_times=[0.0], norms_times=[0.0], path="numpy")
     else:
+        import numba
+
         import diaglin
         import diaglin.driver as gd_mod
 
@@ -138,9 +140,12 @@ def worker(engine, B, n, d, T, repeats, budget):
         times, r = timed(lambda: call(steps), repeats, budget)
         times = [t * T / steps for t in times]
         stats_times, _ = timed(lambda: exact_stats(model, r.theta, X, y), 3, budget / 2)
+        norms_times, _ = timed(lambda: exact_stats(model, r.theta, X, y, "norms", loss=r.loss),
+                               3, budget / 4)  # fmt: skip
         W, loss, status = r.theta, r.loss, r.status
-        res.update(stats_times=stats_times, path=r.config["path"], steps_timed=steps)
-        res["auto_path"] = "blas" if n * d >= gd_mod.BLAS_MIN_ND else "tile"
+        res.update(stats_times=stats_times, norms_times=norms_times, path=r.config["path"],
+                   steps_timed=steps)  # fmt: skip
+        res["auto_path"] = gd_mod.choose_cpu_path(B, n, d, numba.get_num_threads())
     res.update(
         times=times,
         all_max_steps=bool(np.all(status == MAX_STEPS)),
@@ -215,6 +220,7 @@ def main():
         mark = {e: "~" if r.get("steps_timed", T) != T else "" for e, r in res.items()}
         auto = res["tile"]["auto_path"]
         stat = float(np.median(res[auto]["stats_times"]))
+        norms = float(np.median(res[auto]["norms_times"])) / float(np.median(res[auto]["times"]))
         whole_rate = B * T / (float(np.median(res[auto]["times"])) + stat)
         ref = np.asarray(res["numpy"]["loss"])
         full = [e for e in res if e != "numpy" and res[e].get("steps_timed", T) == T]
@@ -229,6 +235,7 @@ def main():
             f"{mark['blas']}{fmt_rate(rate['blas'])}",
             f"**{rate[auto] / rate['numpy']:.2f}×**",
             f"{stat:.3g} s",
+            f"+{100 * norms:.1f} %",
             f"{fmt_rate(whole_rate)}",
             f"{whole_rate / rate['numpy']:.2f}×",
             fmt_rate(rate["jax"]) if "jax" in res else "–",
@@ -241,16 +248,19 @@ def main():
     print("Run-steps per second (B·T / median wall time of T GD steps):\n")
     print(
         "| (B, n, d, T) | NumPy | diaglin auto (path) | tile | blas | auto/NumPy "
-        "| + final stats (auto) | whole run_gd call (auto) | whole/NumPy | JAX jit+vmap "
+        "| + final stats (auto) | stats='norms' vs GD | whole run_gd call (auto) | whole/NumPy "
+        "| JAX jit+vmap "
         "| auto/JAX | max rel. diff final loss vs NumPy | repeats NumPy/tile/blas(/JAX) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(
         "\nGD columns time run_gd with stats='none' (loss only); "
         "'final stats' is IterateStats.at (exact sharpness, trace, norms) timed on the same "
-        "iterates; 'whole call' = GD + final stats. 'auto' is the measurement of the path "
-        "auto selects (n·d >= BLAS_MIN_ND -> blas)."
+        "iterates; 'stats=norms vs GD': the extra time of the statistics stats='norms' computes "
+        "(trace, norms; the loss comes from the kernel) relative to the GD time; "
+        "'whole call' = GD + final stats. 'auto' is the measurement of the path "
+        "auto selects (diaglin.driver.choose_cpu_path: blas iff (B/threads)·n·d >= BLAS_MIN_WORK)."
     )
     for s in notes:
         print(f"- note: {s}")

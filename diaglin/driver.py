@@ -20,9 +20,21 @@ from diaglin.nets.gd import stepper as net_stepper
 from diaglin.results import GDResult, IterateStats, Trajectory
 from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
 
-#: ``path="auto"`` switches from the tile kernel to the BLAS path at this n·d
-#: (benchmarks/bench_gd.py: tile wins at n·d = 2000, BLAS at n·d = 2·10⁵).
-BLAS_MIN_ND = 20_000
+#: ``path="auto"`` takes the BLAS path when each thread's block of runs holds at least this
+#: much work per step, (B / threads) · n · d: below it the per-step call overhead of the BLAS
+#: path (~30 µs) outweighs its faster products (2 cores: tile 2× faster at (1024, 5, 20) and
+#: (64, 20, 100), level at (1024, 10, 20), BLAS 1.4–2.2× faster at (1024, 5, 50),
+#: (1024, 20, 100) and (4096, 5, 20); benchmarks/README.md).
+BLAS_MIN_WORK = 100_000
+
+
+def choose_cpu_path(n_runs: int, n: int, d: int, threads: int) -> str:
+    """The CPU path ``path="auto"`` takes for full-batch GD: "blas" iff
+    ceil(n_runs / threads) · n · d ≥ BLAS_MIN_WORK, else "tile"."""
+    per_thread = -(-n_runs // max(threads, 1))
+    return "blas" if per_thread * n * d >= BLAS_MIN_WORK else "tile"
+
+
 #: Largest B · max_steps · d allowed for ``record_grads`` (float64 entries).
 GRAD_HISTORY_MAX = 50_000_000
 #: The tile kernel runs in calls of about this many seconds (Ctrl-C acts between calls).
@@ -90,7 +102,7 @@ def run_batch(
                               stats=stats, progress=progress, config=config,
                               loss_floor=loss_floor)  # fmt: skip
     elif path == "auto":
-        path = "blas" if sgd is None and n * d >= BLAS_MIN_ND else "tile"
+        path = "tile" if sgd is not None else choose_cpu_path(B, n, d, numba.get_num_threads())
     start = np.broadcast_to(theta0, (B, P))
     # Runs with similar η stop at similar times: grouping them keeps tiles full.
     order = np.argsort(-etas, kind="stable") if sgd is None else np.arange(B)
@@ -123,13 +135,17 @@ def run_batch(
 
         in_chunks(advance, max_steps, out_status, B * (n + model.n_blocks) * d, progress)
     else:
-        gd_blas(model.kind, model.depth, X, y, etas[order], tile0, eps, max_steps,
-                diverge_factor, record_every, rec, grads, average_last, *outputs,
-                progress=progress)  # fmt: skip
+        gd_blas(model.kind, model.depth, X, y, etas[order], rule, tile0, record_every, rec,
+                grads, average_last, *outputs, progress=progress)  # fmt: skip
 
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
-    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats)
+    # Full-batch GD on a diagonal model reports the training loss of the iterate it returns
+    # (a pass over B·n·d saved); a stochastic run's is that of its last noisy batch, and a
+    # network's comes from the batched pass (model.loss is its reference), so those are
+    # computed here.
+    known_loss = out_loss[inv] if sgd is None and not network else None
+    final = IterateStats.at(model, out_theta[inv].reshape(B, P), X, y, stats, loss=known_loss)
     averaged = None
     if average_last:
         averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)

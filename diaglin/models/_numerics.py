@@ -143,11 +143,11 @@ def beta_batch(kind, depth, th, out):
             out[t, j] = beta_jt(kind, depth, th, j, t)
 
 
-@nb.njit(**_JIT)
+@nb.njit(parallel=True, **_JIT)
 def loss_batch(kind, depth, th, X, y, out):
     """out[t] = L(theta_t)."""
     n = X.shape[0]
-    for t in range(th.shape[2]):
+    for t in nb.prange(th.shape[2]):
         r = np.empty(n)
         out[t] = residual_run(kind, depth, th, t, X, y, r)
 
@@ -159,21 +159,11 @@ def hessian_batch(kind, depth, th, X, y, A, out):
         hessian_run(kind, depth, th, t, X, y, A, out[t])
 
 
-@nb.njit(**_JIT)
+@nb.njit(parallel=True, **_JIT)
 def trace_batch(kind, depth, th, X, y, a_diag, out):
     """out[t] = tr d²L of run t; a_diag = diag(Xᵀ X / n)."""
-    for t in range(th.shape[2]):
+    for t in nb.prange(th.shape[2]):
         out[t] = trace_run(kind, depth, th, t, X, y, a_diag)
-
-
-@nb.njit(**_JIT)
-def gd_update_batch(kind, depth, th, g, eta, out):
-    """out[k, j, t] = th[k, j, t] - eta[t] · (d beta_j/dθ_kj) · g[t, j]: one GD step given g."""
-    K, d, W = th.shape
-    for t in range(W):
-        for k in range(K):
-            for j in range(d):
-                out[k, j, t] = th[k, j, t] - eta[t] * dbeta_jt(kind, depth, th, k, j, t) * g[t, j]
 
 
 @nb.njit(**_JIT)

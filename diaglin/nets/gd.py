@@ -29,6 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
+from diaglin.kernels.threads import thread_pool
 from diaglin.kernels.tile import GDState
 from diaglin.nets import numerics as nn
 from diaglin.nets.model import Network
@@ -74,7 +75,7 @@ class BatchLossGrad:
             n_blocks = max(n_blocks, min(2 * threads, W // MIN_RUNS_PER_THREAD))
         edges = np.linspace(0, W, n_blocks + 1).round().astype(int)
         taken = itertools.count()  # next() is atomic under the GIL
-        futures = [nn.thread_pool(threads - 1).submit(self._blocks, t, theta, L, G, edges, taken)
+        futures = [thread_pool(threads - 1).submit(self._blocks, t, theta, L, G, edges, taken)
                    for t in range(1, threads)]  # fmt: skip
         self._blocks(0, theta, L, G, edges, taken)
         for f in futures:

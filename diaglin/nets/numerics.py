@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
 
+from diaglin.kernels.threads import thread_pool
 from diaglin.nets import losses
 from diaglin.nets.activations import activate, activate_into, times_tanh_prime
 from diaglin.nets.arch import Layer
@@ -383,19 +383,6 @@ HVP_BLOCK = 512
 #: least work (runs × samples × parameters) for which a product uses several threads (one
 #: run's product is too fine-grained: the threads' GIL hand-offs ate most of the gain here)
 HVP_THREAD_WORK = 2**23
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def thread_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of at least ``workers`` threads (grown on demand); NumPy's BLAS
-    calls and ufuncs and the Numba kernels here (``nogil``) release the GIL."""
-    global _POOL
-    if _POOL is None or _POOL._max_workers < workers:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True)
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diaglin-nets")
-    return _POOL
 
 
 class DenseHVP:

@@ -196,6 +196,38 @@ def test_tile_width_keeps_every_thread_busy_and_changes_no_result(monkeypatch):
         np.testing.assert_array_equal(r.trajectory.theta, runs[TILE].trajectory.theta)
 
 
+def test_auto_path_takes_blas_only_for_enough_work_per_thread():
+    # the rule: blas iff ceil(B / threads) · n · d >= BLAS_MIN_WORK
+    assert driver.choose_cpu_path(1024, 1, 5, 2) == "tile"
+    assert driver.choose_cpu_path(1024, 20, 100, 2) == "blas"
+    assert driver.choose_cpu_path(64, 20, 100, 2) == "tile"
+    assert driver.choose_cpu_path(64, 20, 100, 1) == "tile"
+    assert driver.choose_cpu_path(99, 20, 100, 2) == "blas"  # 50 · 2000 >= 1e5
+    assert driver.choose_cpu_path(98, 20, 100, 2) == "tile"  # 49 · 2000 < 1e5
+
+
+def test_blas_blocks_on_threads_agree_with_one_block():
+    # the BLAS path deals the runs out to one block per thread; with one thread it is one block
+    numba = pytest.importorskip("numba")
+    m, X, y, etas, th0 = _contract_batch()
+    kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, path="blas")
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = dl.run_gd(m, X, y, etas, th0, **kw)
+    finally:
+        numba.set_num_threads(threads)
+    many = dl.run_gd(m, X, y, etas, th0, **kw)
+    if threads == 1:
+        pytest.skip("one Numba thread: nothing to compare")
+    np.testing.assert_array_equal(one.status, many.status)
+    np.testing.assert_array_equal(one.steps, many.steps)
+    np.testing.assert_allclose(one.theta, many.theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(one.averaged.theta, many.averaged.theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(one.trajectory.theta, many.trajectory.theta, rtol=1e-9,
+                               atol=1e-12, equal_nan=True)  # fmt: skip
+
+
 def test_chunked_kernel_calls_change_nothing(monkeypatch):
     m, X, y, etas, th0 = _contract_batch()
     kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, record_grads=True)
