@@ -140,7 +140,7 @@ def gradient_flow(
     if sharpness_points is not None and t.size > sharpness_points:
         at = np.unique(np.linspace(0, t.size - 1, sharpness_points).round().astype(np.int64))
     sharp = np.full(t.size, np.nan)
-    sharp[at] = np.atleast_1d(sharpness(model, theta[at], X, y).top_abs)
+    sharp[at] = np.atleast_1d(sharpness(model, theta[at], X, y, bottom=False).top_abs)
     s_gf = t_s = eta_c = float("nan")
     if status == FlowStatus.CONVERGED:
         k = int(np.nanargmax(sharp[at]))
@@ -149,7 +149,7 @@ def gradient_flow(
         if 0 < k < at.size - 1:
             path = OdeSolution(t, pieces)
             opt = minimize_scalar(
-                lambda tt: -sharpness(model, path(tt), X, y).top_abs,
+                lambda tt: -sharpness(model, path(tt), X, y, bottom=False).top_abs,
                 bounds=(t[at[k - 1]], t[at[k + 1]]),
                 method="bounded",
                 options={"xatol": 1e-10 * max(1.0, t[i])},

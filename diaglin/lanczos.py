@@ -44,6 +44,7 @@ def extreme_eigenvalues(
     *,
     tol: float = 1e-12,
     max_iter: int = 300,
+    lo_floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(λ_min (B,), λ_max (B,), converged (B,) bool) of the B operators ``matvec`` applies.
 
@@ -53,6 +54,11 @@ def extreme_eigenvalues(
         v0: (B, P) start vectors (any nonzero rows; normalised here).
         tol: relative residual tolerance (see the module docstring).
         max_iter: at most this many Lanczos steps (and at most P).
+        lo_floor: (B,) known lower bounds on λ_min (default −∞), for callers that want
+            max|λ| and λ_max only. A run whose largest Ritz value reaches −lo_floor has
+            |λ_min| ≤ λ_max (Ritz values never exceed λ_max), so it converges on λ_max alone
+            and reports λ_min as NaN (the smallest eigenvalue, often in a cluster near 0, is
+            the one Lanczos converges on last).
     """
     B, P = v0.shape
     m_max = int(min(P, max_iter))
@@ -66,6 +72,8 @@ def extreme_eigenvalues(
     # per run: the step of its next convergence check, of its last one and the ratio there
     next_check, last_check = np.full(B, FIRST_CHECK), np.zeros(B, dtype=np.int64)
     last_ratio = np.full(B, np.nan)
+    ceiling = np.full(B, np.inf) if lo_floor is None else -np.asarray(lo_floor, dtype=float)
+    need_lo = np.ones(B, dtype=bool)
     finished = np.zeros(B, dtype=bool)  # per row of the batch: converged, not dropped yet
     last_drop = 0
     for i in range(m_max):
@@ -87,7 +95,10 @@ def extreme_eigenvalues(
         if due.any():
             for r in np.flatnonzero(due):
                 b = rows[r]
-                lo[b], hi[b], ratio = _ritz_extremes(alpha[r, : i + 1], beta[r, : i + 1], tol)
+                lo[b], hi[b], r_lo, ratio = _ritz_extremes(alpha[r, : i + 1], beta[r, : i + 1],
+                                                           tol)  # fmt: skip
+                need_lo[b] = need_lo[b] and not hi[b] >= ceiling[b]
+                ratio = max(ratio, r_lo) if need_lo[b] else ratio
                 finished[r] = ratio <= 1.0 or invariant[r]
                 next_check[b] = i + 1 + _steps_to_converge(ratio, last_ratio[b],
                                                            i + 1 - last_check[b])  # fmt: skip
@@ -108,6 +119,7 @@ def extreme_eigenvalues(
             finished, last_drop = finished[keep], i + 1
         safe = np.where(beta[:, i] > 0, beta[:, i], 1.0)
         Q[:, i + 1] = w / safe[:, None]
+    lo[~need_lo] = np.nan
     return lo, hi, done
 
 
@@ -129,15 +141,16 @@ def _steps_to_converge(ratio: float, before: float, since: int) -> int:
     return int(min(max(np.ceil(need), 1), CHECK_EVERY))
 
 
-def _ritz_extremes(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[float, float, float]:
-    """Smallest and largest Ritz values of T = tridiag(b[:-1], a, b[:-1]) and the larger of
-    their residuals |b[-1] s_last| over tol · max|θ| (converged: <= 1)."""
+def _ritz_extremes(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[float, float, float, float]:
+    """Smallest and largest Ritz values of T = tridiag(b[:-1], a, b[:-1]) and their residuals
+    |b[-1] s_last| over tol · max|θ| (converged: <= 1): (lo, hi, ratio_lo, ratio_hi)."""
     m = a.size
     if m == 1:
-        return float(a[0]), float(a[0]), float(b[0] / max(tol * abs(a[0]), np.finfo(float).tiny))
+        ratio = float(b[0] / max(tol * abs(a[0]), np.finfo(float).tiny))
+        return float(a[0]), float(a[0]), ratio, ratio
     vals, vecs = eigh_tridiagonal(a, b[:-1], select="i", select_range=(0, 0))
     lo, s_lo = float(vals[0]), vecs[-1, 0]
     vals, vecs = eigh_tridiagonal(a, b[:-1], select="i", select_range=(m - 1, m - 1))
     hi, s_hi = float(vals[0]), vecs[-1, 0]
     scale = max(tol * max(abs(lo), abs(hi)), np.finfo(float).tiny)
-    return lo, hi, float(max(abs(b[-1] * s_lo), abs(b[-1] * s_hi)) / scale)
+    return lo, hi, float(abs(b[-1] * s_lo) / scale), float(abs(b[-1] * s_hi) / scale)

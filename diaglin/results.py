@@ -62,7 +62,7 @@ class IterateStats:
         vals = dict.fromkeys((f.name for f in fields(cls)), nan)
         vals.update(theta=theta, beta=beta, loss=loss)
         if stats == "all":
-            s = sharpness(model, theta, X, y)
+            s = sharpness(model, theta, X, y, bottom=False)
             vals.update(sharpness=s.top_abs, sharpness_max=s.top, hessian_trace=s.trace)
         elif stats == "norms":
             vals.update(hessian_trace=np.atleast_1d(model.hessian_trace(theta, X, y)))

@@ -68,11 +68,14 @@ def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _lanczos(model, theta: np.ndarray, X, y, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _lanczos(
+    model, theta: np.ndarray, X, y, tol: float, floor: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Extreme eigenvalues of every run's Hessian by Lanczos in lockstep (``diaglin.lanczos``) on
     the model's exact batched HVP (``model.batched_hvp``), in chunks that bound the Krylov
     bases' memory; a run that does not converge in LANCZOS_MAX_ITER steps is redone alone by
-    ARPACK (``eigsh``)."""
+    ARPACK (``eigsh``). ``floor``: lower bounds on λ_min that let runs skip it
+    (``extreme_eigenvalues``' lo_floor; NaN there)."""
     B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
     m = min(P, LANCZOS_MAX_ITER)
@@ -82,7 +85,9 @@ def _lanczos(model, theta: np.ndarray, X, y, tol: float) -> tuple[np.ndarray, np
         sub = theta[start : start + step]
         W = sub.shape[0]
         matvec = model.batched_hvp(sub, X, y)
-        a, b, ok = extreme_eigenvalues(matvec, np.tile(v0, (W, 1)), tol=tol, max_iter=m)
+        sub_floor = None if floor is None else floor[start : start + W]
+        a, b, ok = extreme_eigenvalues(matvec, np.tile(v0, (W, 1)), tol=tol, max_iter=m,
+                                       lo_floor=sub_floor)  # fmt: skip
         for t in np.flatnonzero(~ok):
             a[t], b[t] = _arpack(model.batched_hvp(sub[t : t + 1], X, y), tol, v0)
         lo[start : start + W], hi[start : start + W] = a, b
@@ -98,13 +103,20 @@ def _arpack(matvec, tol: float, v0: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def sharpness(model, theta, X, y, *, method: str = "auto", tol: float = 1e-12) -> SharpnessResult:
+def sharpness(
+    model, theta, X, y, *, method: str = "auto", tol: float = 1e-12, bottom: bool = True
+) -> SharpnessResult:
     """Largest |eigenvalue| S = max(|λ_max|, |λ_min|) of ∇²L(θ), with λ_max, λ_min and tr ∇²L.
 
     method: "dense" (eigvalsh of the closed-form Hessian), "lanczos" (Lanczos on the exact HVP,
     all runs at once, relative residual tolerance ``tol``), or "auto" (dense iff P <=
     DENSE_MAX_P). The trace is exact in closed form (``model.hessian_trace``; for the diagonal
     models Σ_kj (∂β_j/∂θ_kj)² (XᵀX/n)_jj + Σ_j g_j Σ_k ∂²β_j/∂θ_kj²).
+
+    ``bottom=False``: only S and λ_max are wanted. Lanczos then skips λ_min wherever the
+    model's lower bound (``hessian_floor``: λ_min ≥ floor) shows |λ_min| ≤ λ_max once a Ritz
+    value reaches −floor — near a minimum almost always — and reports λ_min there as NaN (the
+    smallest eigenvalue, in a cluster near 0, is what Lanczos converges on last).
     """
     model = get_model(model)
     X, y = V.check_data(X, y)
@@ -116,9 +128,12 @@ def sharpness(model, theta, X, y, *, method: str = "auto", tol: float = 1e-12) -
     if method == "dense" or (method == "auto" and P <= DENSE_MAX_P) or P < 3:
         lo, hi = _dense(model, rows, X, y)
     else:
-        lo, hi = _lanczos(model, rows, X, y, tol)
+        floor = None
+        if not bottom and hasattr(model, "hessian_floor"):
+            floor = model.hessian_floor(rows, X, y)
+        lo, hi = _lanczos(model, rows, X, y, tol, floor)
     tr = np.atleast_1d(model.hessian_trace(rows, X, y))
-    top_abs = np.maximum(np.abs(lo), np.abs(hi))
+    top_abs = np.where(np.isnan(lo), np.abs(hi), np.maximum(np.abs(lo), np.abs(hi)))
     if th.ndim == 1:
         return SharpnessResult(float(top_abs[0]), float(hi[0]), float(lo[0]), float(tr[0]))
     return SharpnessResult(top_abs, hi, lo, tr)

@@ -160,7 +160,7 @@ def compute_decay_point(
     ok = res.status != 1  # not diverged: the final sharpness is defined
     sharp = np.full(seed.size, np.nan)
     if ok.any():
-        sharp[ok] = sharpness(model, res.theta[ok], ds.X, ds.y).top_abs
+        sharp[ok] = sharpness(model, res.theta[ok], ds.X, ds.y, bottom=False).top_abs
     main = _curves(res.trajectory, ds.beta_star, mn.beta)
     final = _curves(res.final, ds.beta_star, mn.beta)
     pre = _curves(early, ds.beta_star, mn.beta)

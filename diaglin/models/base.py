@@ -105,6 +105,24 @@ class DiagonalModel:
         nm.trace_batch(self.kind, self.depth, tile, X, y, (X * X).mean(axis=0), out)
         return float(out[0]) if th.ndim == 1 else out
 
+    def hessian_floor(self, theta, X, y) -> np.ndarray:
+        """A lower bound on λ_min(∇²L) per row of θ (B, P): the Gauss–Newton part
+        Jᵀ (XᵀX/n) J is positive semi-definite, so (Weyl) λ_min ≥ λ_min(blockdiag_j(g_j ∂²β_j))
+        ≥ min_{j,k} (g_j ∂²β_j/∂θ_kj² − |g_j| Σ_{l≠k} |∂²β_j/∂θ_kj∂θ_lj|) (Gershgorin on each
+        K×K coordinate block; g = Xᵀr/n). Near a minimum g → 0 and the bound → 0."""
+        th, X, y = self._prepare(theta, X, y)
+        tile = self.to_tile(np.atleast_2d(th))
+        K, d, B = tile.shape
+        J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
+        nm.derivatives_batch(self.kind, self.depth, tile, J, D2)
+        beta = np.empty((B, d))
+        nm.beta_batch(self.kind, self.depth, tile, beta)
+        g = ((beta @ X.T - y) @ X / X.shape[0]).T  # (d, B)
+        gD = g * D2  # (K, K, d, B)
+        diag = np.einsum("kkjb->kjb", gD)
+        off = np.abs(gD).sum(axis=1) - np.abs(diag)
+        return (diag - off).min(axis=(0, 1))
+
     def hvp(self, theta, X, y, v) -> np.ndarray:
         """(d²L) v without forming the Hessian; theta and v of shape (P,)."""
         th, X, y = self._prepare(theta, X, y)

@@ -78,3 +78,63 @@ def test_lanczos_sharpness_and_its_arpack_fallback_agree_with_dense(max_iter, mo
     lanczos = dl.sharpness(m, theta, X, y, method="lanczos")
     np.testing.assert_allclose(lanczos.top, dense.top, rtol=1e-9)
     np.testing.assert_allclose(lanczos.bottom, dense.bottom, rtol=1e-9, atol=1e-9)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(0, 2**31), st.sampled_from(MODELS), st.integers(1, 6), st.integers(1, 8))
+def test_hessian_floor_is_below_the_smallest_eigenvalue(seed, model, n, d):
+    name, kw = model
+    rng = np.random.default_rng(seed)
+    m = dl.get_model(name, **kw)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    theta = rng.uniform(-1.2, 1.2, size=(4, m.n_params(d)))
+    ev = np.linalg.eigvalsh(m.hessian(theta, X, y))
+    floor = m.hessian_floor(theta, X, y)
+    assert np.all(floor <= ev[:, 0] + 1e-12 * (1 + np.abs(ev).max(axis=1)))
+
+
+def test_hessian_floor_vanishes_at_an_interpolating_minimum():
+    ds = dl.data.sparse_regression(5, 12, 2, seed=3, nonneg=True)
+    m = dl.get_model("ww")
+    exact = dl.run_gd(m, ds.X, ds.y, 0.05, m.init(12, 0.1), eps=1e-26, max_steps=200_000)
+    assert exact.converged.all()
+    assert abs(m.hessian_floor(exact.theta, ds.X, ds.y)[0]) < 1e-10
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 2**31), st.integers(1, 4), st.integers(2, 60), st.floats(0.0, 3.0))
+def test_a_floor_above_minus_lambda_max_skips_lambda_min(seed, B, P, margin):
+    # diagonal spectra in [λ_min, λ_max]; a floor f <= λ_min with -f <= λ_max settles
+    # max|λ| = λ_max, so λ_min is skipped (NaN); with -f > λ_max it is still computed
+    rng = np.random.default_rng(seed)
+    ev = np.sort(rng.uniform(-1.0, 1.0, size=(B, P)), axis=1)
+    ev[:, -1] = np.abs(ev).max(axis=1) + 0.5  # λ_max > |λ_min|
+    H = np.stack([np.diag(row) for row in ev])
+    v0 = rng.standard_normal((B, P))
+    floor = ev[:, 0] - margin * (ev[:, -1] + ev[:, 0])  # below λ_min, -floor ≶ λ_max
+    lo, hi, ok = extreme_eigenvalues(_matvec(H), v0, tol=1e-12, lo_floor=floor)
+    assert ok.all()
+    np.testing.assert_allclose(hi, ev[:, -1], rtol=1e-9)
+    skipped = np.isnan(lo)
+    assert np.all(-floor[skipped] <= hi[skipped])
+    np.testing.assert_allclose(lo[~skipped], ev[~skipped, 0], rtol=1e-9, atol=1e-9)
+    assert np.all(skipped[-floor <= ev[:, -1] * (1 - 1e-6)])  # skipped wherever it may be
+
+
+@pytest.mark.parametrize("name", ["ww", "pm", "prod"])
+def test_sharpness_without_bottom_is_the_same_sharpness(name):
+    rng = np.random.default_rng(8)
+    m = dl.get_model(name, **({"depth": 3} if name == "prod" else {}))
+    X, y = rng.standard_normal((10, 40)), rng.standard_normal(10)
+    near = dl.run_gd(m, X, y, np.geomspace(1e-3, 5e-2, 6), m.init(40, 0.3), eps=1e-300,
+                     max_steps=3000, stats="none").theta  # fmt: skip
+    far = rng.uniform(-1, 1, size=(4, m.n_params(40)))
+    theta = np.vstack([near, far])
+    dense = dl.sharpness(m, theta, X, y, method="dense")
+    fast = dl.sharpness(m, theta, X, y, method="lanczos", bottom=False)
+    np.testing.assert_allclose(fast.top_abs, dense.top_abs, rtol=1e-9)
+    np.testing.assert_allclose(fast.top, dense.top, rtol=1e-9)
+    have = ~np.isnan(fast.bottom)
+    assert not have[: near.shape[0]].any()  # near a minimum λ_min is never needed
+    np.testing.assert_allclose(fast.bottom[have], dense.bottom[have], rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(dense.bottom[~have]) <= dense.top[~have] * (1 + 1e-9))
