@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
-from threadpoolctl import threadpool_limits
 
 from diaglin import _validate as V
+from diaglin._threads import blas_threads
 from diaglin.lanczos import extreme_eigenvalues
 from diaglin.models import get_model
 
@@ -62,7 +62,7 @@ def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:
         H = np.atleast_3d(model.hessian(theta[start : start + step], X, y))
         # Many small eigenproblems gain nothing from BLAS threads, and multi-threaded OpenBLAS
         # right after a Numba parallel region ran 4-12x slower here (03_performance.md, lesson 4).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_threads(1):
             ev = np.linalg.eigvalsh(H)
         lo[start : start + step], hi[start : start + step] = ev[:, 0], ev[:, -1]
     return lo, hi

@@ -33,10 +33,9 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 
 import numba as nb
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from diaglin._threads import blas_threads, thread_pool
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
-from diaglin.kernels.threads import thread_pool
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 
 #: compact a block when at most this fraction of its columns still runs
@@ -148,7 +147,7 @@ def gd_blas(
     cancel = threading.Event()
     args = (kind, depth, X, y, etas, rule, theta0, record_every, rec_theta, grad_hist, avg_k,
             out_theta, out_loss, out_steps, out_status, out_avg, steps, cancel)  # fmt: skip
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         pool = thread_pool(n_blocks_)
         futures = [pool.submit(_run_block, t, n_blocks_, *args) for t in range(n_blocks_)]
         try:

@@ -120,21 +120,6 @@ def hvp_run(kind, depth, th, t, X, g, v, out):
 
 
 @nb.njit(**_JIT)
-def trace_run(kind, depth, th, t, X, y, a_diag):
-    """tr d²L of run t, in O(K d + n d); a_diag = diag(Xᵀ X / n)."""
-    K = th.shape[0]
-    n, d = X.shape
-    g = np.empty(d)
-    gbeta_at(kind, depth, th, t, X, y, g)
-    s = 0.0
-    for k in range(K):
-        for j in range(d):
-            jk = dbeta_jt(kind, depth, th, k, j, t)
-            s += jk * jk * a_diag[j] + g[j] * d2beta_jt(kind, depth, th, k, k, j, t)
-    return s
-
-
-@nb.njit(**_JIT)
 def beta_batch(kind, depth, th, out):
     """out[t, j] = beta_j of run t."""
     d, W = th.shape[1], th.shape[2]
@@ -159,11 +144,18 @@ def hessian_batch(kind, depth, th, X, y, A, out):
         hessian_run(kind, depth, th, t, X, y, A, out[t])
 
 
-@nb.njit(parallel=True, **_JIT)
-def trace_batch(kind, depth, th, X, y, a_diag, out):
-    """out[t] = tr d²L of run t; a_diag = diag(Xᵀ X / n)."""
-    for t in nb.prange(th.shape[2]):
-        out[t] = trace_run(kind, depth, th, t, X, y, a_diag)
+@nb.njit(**_JIT)
+def trace_batch(kind, depth, th, g, a_diag, out):
+    """out[t] = tr d²L of run t = Σ_kj (d beta_j/dθ_kj)² a_diag[j] + g[j, t] d² beta_j/dθ_kj²,
+    given g = Xᵀ r / n (d, B) and a_diag = diag(Xᵀ X / n); O(K d) per run."""
+    K, d, B = th.shape
+    for t in range(B):
+        out[t] = 0.0
+    for k in range(K):
+        for j in range(d):
+            for t in range(B):
+                jk = dbeta_jt(kind, depth, th, k, j, t)
+                out[t] += jk * jk * a_diag[j] + g[j, t] * d2beta_jt(kind, depth, th, k, k, j, t)
 
 
 @nb.njit(**_JIT)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diaglin import _validate as V
+from diaglin._threads import blas_threads
 from diaglin.models import _numerics as nm
 
 
@@ -102,8 +103,17 @@ class DiagonalModel:
         th, X, y = self._prepare(theta, X, y)
         tile = self.to_tile(th)
         out = np.empty(tile.shape[2])
-        nm.trace_batch(self.kind, self.depth, tile, X, y, (X * X).mean(axis=0), out)
+        nm.trace_batch(self.kind, self.depth, tile, self._gbeta(tile, X, y), (X * X).mean(axis=0),
+                       out)  # fmt: skip
         return float(out[0]) if th.ndim == 1 else out
+
+    def _gbeta(self, tile: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """g = Xᵀ(X β − y)/n (d, B) of every run of ``tile`` (K, d, B): two GEMMs across runs
+        (one BLAS thread: these follow Numba's parallel regions, 03_performance.md lesson 4)."""
+        beta = np.empty((tile.shape[2], tile.shape[1]))
+        nm.beta_batch(self.kind, self.depth, tile, beta)
+        with blas_threads(1):
+            return ((beta @ X.T - y) @ X / X.shape[0]).T
 
     def hessian_floor(self, theta, X, y) -> np.ndarray:
         """A lower bound on λ_min(∇²L) per row of θ (B, P): the Gauss–Newton part
@@ -115,10 +125,7 @@ class DiagonalModel:
         K, d, B = tile.shape
         J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
         nm.derivatives_batch(self.kind, self.depth, tile, J, D2)
-        beta = np.empty((B, d))
-        nm.beta_batch(self.kind, self.depth, tile, beta)
-        g = ((beta @ X.T - y) @ X / X.shape[0]).T  # (d, B)
-        gD = g * D2  # (K, K, d, B)
+        gD = self._gbeta(tile, X, y) * D2  # (K, K, d, B)
         diag = np.einsum("kkjb->kjb", gD)
         off = np.abs(gD).sum(axis=1) - np.abs(diag)
         return (diag - off).min(axis=(0, 1))
@@ -154,9 +161,7 @@ class DiagonalModel:
         n = X.shape[0]
         J, D2 = np.empty((K, d, B)), np.empty((K, K, d, B))
         nm.derivatives_batch(self.kind, self.depth, th, J, D2)
-        beta = np.empty((B, d))
-        nm.beta_batch(self.kind, self.depth, th, beta)
-        g = ((beta @ X.T - y) @ X / n).T  # (d, B)
+        g = self._gbeta(th, X, y)
 
         def matvec(Vm: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
             Jr, D2r, gr = (J, D2, g) if rows is None else (J[..., rows], D2[..., rows], g[:, rows])

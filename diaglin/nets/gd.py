@@ -26,10 +26,9 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from diaglin._threads import blas_threads, thread_pool
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
-from diaglin.kernels.threads import thread_pool
 from diaglin.kernels.tile import GDState
 from diaglin.nets import numerics as nn
 from diaglin.nets.model import Network
@@ -102,7 +101,7 @@ def stepper(net: Network, X: np.ndarray, y: np.ndarray, etas: np.ndarray, rule: 
         ring = state.ring[:, 0][:, :, run].transpose(0, 2, 1).copy() if avg_k else None
         eta = etas[run][:, None]
         step = step0
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_threads(1):
             while run.size and step < step_end:
                 loss_grad(cur, loss, grad)
                 if step == 0:

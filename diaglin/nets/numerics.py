@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numba as nb
 import numpy as np
 
-from diaglin.kernels.threads import thread_pool
+from diaglin._threads import thread_pool
 from diaglin.nets import losses
 from diaglin.nets.activations import activate, activate_into, times_tanh_prime
 from diaglin.nets.arch import Layer
