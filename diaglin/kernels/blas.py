@@ -36,6 +36,7 @@ import numpy as np
 
 from diaglin._threads import blas_threads, thread_pool
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
+from diaglin.kernels.tile import copy_runs
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 
 #: compact a block when at most this fraction of its columns still runs
@@ -69,11 +70,7 @@ def _make_kernels(kind: int):
         for s in range(W):
             loss[s] /= 2.0 * n
         if avg_k > 0:
-            slot = step % avg_k
-            for j in range(d):
-                for k in range(K):
-                    for s in range(W):
-                        ring[slot, k, j, s] = cur[k, j, s]
+            copy_runs(ring[step % avg_k], cur, W)
         record = record_every > 0 and step % record_every == 0
         live = 0
         for s in range(W):

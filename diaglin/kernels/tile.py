@@ -77,6 +77,16 @@ def _move(a, src, dst):
 
 
 @nb.njit(cache=True, inline="always")
+def copy_runs(dst, src, live):
+    """dst[k, j, s] = src[k, j, s] for the first ``live`` runs of (K, d, W) arrays (e.g. an
+    iterate into its slot of the averaging ring)."""
+    for k in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            for s in range(live):
+                dst[k, j, s] = src[k, j, s]
+
+
+@nb.njit(cache=True, inline="always")
 def _residual_tile(kind, depth, X, y, cur, beta, r, loss, live):
     """beta = beta(theta), r = X beta - y, loss = |r|²/(2n) for the live runs of a tile."""
     n, d = X.shape
@@ -341,11 +351,7 @@ def _drive(
                     for j in range(d):
                         rec_theta[run[s], slot, k, j] = cur[k, j, s]
         if avg_k > 0:
-            slot = step % avg_k
-            for k in range(K):
-                for j in range(d):
-                    for s in range(live):
-                        ring[slot, k, j, s] = cur[k, j, s]
+            copy_runs(ring[step % avg_k], cur, live)
         any_stop = step >= max_steps
         for s in range(live):
             any_stop |= (loss[s] < eps) | (not loss[s] <= bound[s])

@@ -27,6 +27,15 @@ def _symmetric(seed, B, P, kind):
     return np.stack([np.diag(row) for row in diag])
 
 
+def _instance(seed, model, n, d, B):
+    """rng, a model of MODELS, random data (n, d) and B random points θ."""
+    name, kw = model
+    rng = np.random.default_rng(seed)
+    m = dl.get_model(name, **kw)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    return rng, m, X, y, rng.uniform(-1.2, 1.2, size=(B, m.n_params(d)))
+
+
 def _matvec(H):
     return lambda V, rows: np.einsum("bpq,bq->bp", H[rows], V)
 
@@ -54,11 +63,7 @@ def test_a_run_that_needs_more_steps_is_reported_unconverged():
 @settings(deadline=None, max_examples=30)
 @given(st.integers(0, 2**31), st.sampled_from(MODELS), st.integers(1, 6), st.integers(1, 8))
 def test_batched_hvp_is_the_hessian_times_v_for_every_run(seed, model, n, d):
-    name, kw = model
-    rng = np.random.default_rng(seed)
-    m = dl.get_model(name, **kw)
-    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
-    theta = rng.uniform(-1.2, 1.2, size=(3, m.n_params(d)))
+    rng, m, X, y, theta = _instance(seed, model, n, d, 3)
     V = rng.standard_normal(theta.shape)
     H = m.hessian(theta, X, y)
     got = m.batched_hvp(theta, X, y)(V)
@@ -83,11 +88,7 @@ def test_lanczos_sharpness_and_its_arpack_fallback_agree_with_dense(max_iter, mo
 @settings(deadline=None, max_examples=40)
 @given(st.integers(0, 2**31), st.sampled_from(MODELS), st.integers(1, 6), st.integers(1, 8))
 def test_hessian_floor_is_below_the_smallest_eigenvalue(seed, model, n, d):
-    name, kw = model
-    rng = np.random.default_rng(seed)
-    m = dl.get_model(name, **kw)
-    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
-    theta = rng.uniform(-1.2, 1.2, size=(4, m.n_params(d)))
+    _, m, X, y, theta = _instance(seed, model, n, d, 4)
     ev = np.linalg.eigvalsh(m.hessian(theta, X, y))
     floor = m.hessian_floor(theta, X, y)
     assert np.all(floor <= ev[:, 0] + 1e-12 * (1 + np.abs(ev).max(axis=1)))
