@@ -43,6 +43,19 @@ def worker_env(blas_threads: int) -> dict | None:
     return {"OPENBLAS_NUM_THREADS": str(blas_threads)} if blas_threads else None
 
 
+def pinned_worker_env(blas_threads: int, cores: int | None) -> dict | None:
+    """``worker_env`` and, with ``cores``, this process (so every worker, by inheritance)
+    pinned to cores 0..cores-1 with that many Numba threads; prints what it set."""
+    env = worker_env(blas_threads)
+    if env:
+        print(f"# OPENBLAS_NUM_THREADS={blas_threads} in every worker\n")
+    if cores:
+        os.sched_setaffinity(0, set(range(cores)))
+        env = {**(env or {}), "NUMBA_NUM_THREADS": str(cores)}
+        print(f"# pinned to cores 0..{cores - 1}, NUMBA_NUM_THREADS={cores}\n")
+    return env
+
+
 def run_worker(script: str, args: list[str], env: dict | None = None, timeout: float = 900):
     """Run ``python script --worker *args`` in a fresh process; return its last-line JSON."""
     full_env = dict(os.environ)

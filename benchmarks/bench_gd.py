@@ -40,11 +40,11 @@ from _common import (  # noqa: E402
     jax_available,
     jax_gd,
     machine_line,
+    pinned_worker_env,
     problem,
     run_worker,
     run_worker_in,
     timed,
-    worker_env,
 )
 
 SIZES = [(1024, 1, 5, 10_000), (1024, 20, 100, 2000), (256, 200, 1000, 200), (4096, 200, 1000, 200)]
@@ -191,13 +191,7 @@ def main():
     script = os.path.abspath(__file__)
     print(f"# bench_gd — {machine_line()}")
     print(f"# repeats={repeats} (median), budget {budget:.0f} s per engine and size\n")
-    env = worker_env(a.blas_threads)
-    if env:
-        print(f"# OPENBLAS_NUM_THREADS={a.blas_threads} in every worker\n")
-    if a.cores:
-        os.sched_setaffinity(0, set(range(a.cores)))  # inherited by every worker
-        env = {**(env or {}), "NUMBA_NUM_THREADS": str(a.cores)}
-        print(f"# pinned to cores 0..{a.cores - 1}, NUMBA_NUM_THREADS={a.cores}\n")
+    env = pinned_worker_env(a.blas_threads, a.cores)
     jax_version = jax_available(a.jax_python)
     print(f"# JAX {jax_version} ({a.jax_python})\n" if jax_version else
           f"# JAX column skipped: `import jax` fails in {a.jax_python}\n")  # fmt: skip

@@ -65,10 +65,10 @@ from _common import (  # noqa: E402
     fmt_rate,
     jax_available,
     machine_line,
+    pinned_worker_env,
     run_worker,
     run_worker_in,
     timed,
-    worker_env,
 )
 
 N, D, WIDTH, N_OUT = 1000, 64, 28, 10
@@ -275,13 +275,6 @@ ROWS = (
 )
 
 
-def pin_cores(n: int, env: dict | None) -> dict:
-    """Pin this process (and so every worker, by inheritance) to cores 0..n-1; return ``env``
-    with n Numba threads."""
-    os.sched_setaffinity(0, set(range(n)))
-    return {**(env or {}), "NUMBA_NUM_THREADS": str(n)}
-
-
 def top_abs(eigvals: list[float]) -> float:
     return max(abs(eigvals[0]), abs(eigvals[-1]))
 
@@ -320,12 +313,7 @@ def main() -> None:
     script = os.path.abspath(__file__)
     print(f"# bench_nets — {machine_line()}")
     print(f"# best of {repeats} repeats, budget {budget:.0f} s per engine and measurement\n")
-    env = worker_env(a.blas_threads)
-    if env:
-        print(f"# OPENBLAS_NUM_THREADS={a.blas_threads} in every worker\n")
-    if a.cores:
-        env = pin_cores(a.cores, env)
-        print(f"# pinned to cores 0..{a.cores - 1}, NUMBA_NUM_THREADS={a.cores}\n")
+    env = pinned_worker_env(a.blas_threads, a.cores)
     jax_version = jax_available(a.jax_python)
     jax_env = {**(env or {}), **XLA_ENV}
     print(
