@@ -37,6 +37,7 @@ import numpy as np
 from diaglin._threads import blas_threads, thread_pool
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
 from diaglin.kernels.tile import copy_runs
+from diaglin.models import _numerics as nm
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 
 #: compact a block when at most this fraction of its columns still runs
@@ -112,14 +113,7 @@ def _make_kernels(kind: int):
             for s in range(W):
                 beta[j, s] = beta_jt(kind, depth, nxt, j, s)
 
-    @nb.njit(nogil=True, cache=True)
-    def betas(depth, th, out):
-        """out[j, s] = beta_j(th[:, :, s])."""
-        for j in range(th.shape[1]):
-            for s in range(th.shape[2]):
-                out[j, s] = beta_jt(kind, depth, th, j, s)
-
-    return check, update, betas
+    return check, update
 
 
 _KERNELS: dict[int, tuple] = {}
@@ -168,7 +162,7 @@ def _run_block(
 ) -> None:  # fmt: skip
     """Runs t, t + n_blocks_, t + 2·n_blocks_, … of the batch to the end (``steps[t]``: the
     step reached; returns early when ``cancel`` is set)."""
-    check, update, betas = _kernels(kind)
+    check, update = _kernels(kind)
     run = np.arange(t, theta0.shape[2], n_blocks_)
     K, d, W = theta0.shape[0], theta0.shape[1], run.size
     n = X.shape[0]
@@ -177,8 +171,9 @@ def _run_block(
     alive = np.ones(W, dtype=np.bool_)
     bound, prev_loss, loss = np.empty(W), np.full(W, np.nan), np.empty(W)
     ring = np.empty((avg_k, K, d, W) if avg_k else (1, 1, 1, 1))
-    beta, R, G = np.empty((d, W)), np.empty((n, W)), np.empty((d, W))
-    betas(depth, cur, beta)
+    beta_rows = np.empty((W, d))
+    nm.beta_batch(kind, depth, cur, beta_rows)
+    beta, R, G = np.ascontiguousarray(beta_rows.T), np.empty((n, W)), np.empty((d, W))
     XnT = (X / n).T  # g = Xᵀ r / n as one product
     record_grads = grad_hist.shape[1] > 0
     step = 0
