@@ -70,7 +70,8 @@ def run_batch(
     batch, noise_kind)`` (then ``etas`` are only reported). The divergence bound is
     diverge_factor · max(L(theta0), loss_floor[b]) for run b (loss_floor (B,); default: eps):
     each run's own, so that a run's result does not depend on its batch. ``backend="cuda"``
-    runs the same contract on the GPU (``diaglin.cuda``; full-batch GD only).
+    runs the same contract on the GPU (``diaglin.cuda``; full-batch GD only). A ``Network``
+    runs in ``diaglin.nets.gd.stepper`` (full-batch or stochastic).
     """
     B, (n, d) = etas.size, X.shape
     P = model.n_params(d)
@@ -86,9 +87,9 @@ def run_batch(
     if sgd is not None and path == "blas":
         raise ValueError("path must be 'tile' or 'auto' for stochastic steps")
     if network:
-        if sgd is not None or backend != "cpu" or record_grads or path not in ("auto", "gemm"):
-            raise ValueError("networks run full-batch GD on backend='cpu' with path='auto' "
-                             "(no stochastic steps, no record_grads)")  # fmt: skip
+        if backend != "cpu" or record_grads or path not in ("auto", "gemm"):
+            raise ValueError("networks run on backend='cpu' with path='auto' "
+                             "(no record_grads)")  # fmt: skip
         path = "gemm"
     elif backend == "cuda":
         from diaglin.cuda.driver import choose_path, run_batch_cuda  # numba.cuda: GPU only
@@ -118,22 +119,25 @@ def run_batch(
     outputs = (out_theta, out_loss, out_steps, out_status, out_avg)
     floor = np.full(B, float(eps)) if loss_floor is None else np.asarray(loss_floor, float)
     rule = (float(eps), int(max_steps), float(diverge_factor), floor[order])
+    rows = sgd[2] if sgd is not None else n  # data rows read per step
     if network:
         state = GDState.start(tile0, average_last)
         advance = net_stepper(model, X, y, etas[order], rule, state, record_every, rec,
-                              average_last, outputs)  # fmt: skip
-        in_chunks(advance, max_steps, out_status, B * n * P, progress)
+                              average_last, outputs, sgd)  # fmt: skip
+        in_chunks(advance, max_steps, out_status, B * rows * P, progress)
     elif path == "tile":
-        kernel, state = gd_kernel(model.kind, sgd is not None), GDState.start(tile0, average_last)
+        kernel = gd_kernel(model.kind, sgd is not None)
+        state = GDState.start(tile0, average_last, sgd[2] if sgd is not None else 1)
         stochastic = sgd if sgd is not None else _NO_SGD
         sorted_etas = etas[order]
-        width = tile_width(B, numba.get_num_threads())
+        # a stochastic run is a tile of its own (its rows differ from its neighbours')
+        width = 1 if sgd is not None else tile_width(B, numba.get_num_threads())
 
         def advance(step0: int, step_end: int) -> None:
             kernel(model.depth, X, y, sorted_etas, stochastic, rule, *state, step0, step_end,
                    record_every, rec, grads, average_last, *outputs, width)  # fmt: skip
 
-        in_chunks(advance, max_steps, out_status, B * (n + model.n_blocks) * d, progress)
+        in_chunks(advance, max_steps, out_status, B * (rows + model.n_blocks) * d, progress)
     else:
         gd_blas(model.kind, model.depth, X, y, etas[order], rule, tile0, record_every, rec,
                 grads, average_last, *outputs, progress=progress)  # fmt: skip

@@ -1,5 +1,6 @@
 """``run_sgd``: B independent stochastic runs — mini-batch SGD, label-noise SGD (or GD) with a
-learning-rate schedule — on one data set, in the same batched kernel as ``run_gd``.
+learning-rate schedule — on one data set, in the same batched kernel as ``run_gd`` (a
+``diaglin.nets.Network``: in the same stepper as its GD).
 
 At step k run b draws ``batch_size`` distinct rows B_k of X uniformly, adds label noise
 σ_k ξ_i to their targets (ξ Gaussian or Rademacher, fresh every step; σ_k from the schedule's
@@ -11,6 +12,10 @@ phase) and steps on that batch's loss:
 noisy batch loss does not measure convergence) unless it diverges: its batch loss turns
 non-finite or exceeds diverge_factor · max(L(θ0), L(0) + σ_max²/2) (L the full clean loss,
 σ_max the run's own largest noise).
+
+A network (MSE on targets t_i ∈ R^C) gets label noise σ_k ξ_ic on every entry of t_i and
+steps on (1/m) Σ_{i∈B_k} ½‖f(x_i; θ) − t_i − σ_k ξ_i‖²; its bound uses
+L(f ≡ 0) + C σ_max²/2. Cross-entropy networks take mini-batch SGD without label noise.
 The randomness is counter-based, keyed by the run's seed: a run's result is bitwise the same
 alone, in any batch, with any thread count and however the steps are chunked.
 """
@@ -27,13 +32,14 @@ from diaglin.driver import run_batch
 from diaglin.kernels import rng
 from diaglin.kernels.tile import GAUSSIAN, RADEMACHER
 from diaglin.models import get_model
+from diaglin.nets import Network, losses
 from diaglin.results import STATS, GDResult
 from diaglin.schedules import Schedule, stack_tables
 
 #: label-noise distributions
 NOISES = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
-#: counter-based draws per step and run (2^16) / draws per sampled row (index + 2 normals)
-_MAX_BATCH = 65_536 // 3
+#: counter-based draws per step and run (2^16); a sampled row takes 1 + 2C (index, C normals)
+_DRAWS_PER_STEP = 65_536
 
 
 def run_sgd(
@@ -57,7 +63,8 @@ def run_sgd(
     """Run B stochastic runs in one batched kernel (see the module docstring).
 
     Args:
-        model: a ``DiagonalModel`` or its name.  X, y: clean training data (n, d), (n,).
+        model: a ``DiagonalModel`` or its name, or a ``diaglin.nets.Network``.
+        X, y: clean training data (n, d), (n,) (a network's labels or targets).
         schedules: one ``Schedule`` for every run, or one per run (B).
         theta0: start (P,) shared by every run, or (B, P) one per run.
         seeds: one integer >= 0 per run (B,), or one for a single run. B is the common length
@@ -90,17 +97,28 @@ def run_sgd(
     scheds = scheds * B if len(scheds) == 1 else scheds
     seeds = np.broadcast_to(seeds, (B,)).astype(np.int64)
     max_steps = V.check_int("max_steps", max_steps, 0)
+    network = isinstance(model, Network)
+    T = model.targets(y) if network else y[:, None]  # (n, C): C noisy targets a row
+    C = T.shape[1]
     batch_size = V.check_int("batch_size", batch_size, 1)
-    if batch_size > min(n, _MAX_BATCH):
-        raise ValueError(f"batch_size must be <= n = {n} (and <= {_MAX_BATCH}), got {batch_size}")
+    max_batch = _DRAWS_PER_STEP // (1 + 2 * C)
+    if batch_size > min(n, max_batch):
+        raise ValueError(f"batch_size must be <= n = {n} (and <= {max_batch}), got {batch_size}")
     if label_noise not in NOISES:
         raise ValueError(f"label_noise must be one of {tuple(NOISES)}, got {label_noise!r}")
+    if network and record_grads:
+        raise ValueError("record_grads records gradients in β space: diagonal models only")
+    noisy = any(sc.max_noise > 0 for sc in scheds)
+    if network and noisy and model.criterion != "mse":
+        raise ValueError("label noise (a schedule with noise > 0) needs a network with "
+                         f"criterion='mse', got {model.criterion!r}")  # fmt: skip
     if stats not in STATS:
         raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
     diverge_factor = V.check_positive("diverge_factor", diverge_factor)
-    # per run: L(0) plus the loss of its own largest label noise (not the batch's: a run's
-    # result must not depend on the other runs)
-    floor = np.array([0.5 * float(np.mean(y * y)) + 0.5 * sc.max_noise**2 for sc in scheds])
+    # per run: the loss of a zero output plus that of its own largest label noise (not the
+    # batch's: a run's result must not depend on the other runs)
+    zero = float(np.mean(losses.value(model.criterion if network else "mse", 0.0 * T, T)))
+    floor = np.array([zero + 0.5 * C * sc.max_noise**2 for sc in scheds])
     etas = np.array([float(s.eta(0)) for s in scheds])
     config = dict(
         model=model.name, depth=model.depth, n=n, d=d, max_steps=max_steps,
@@ -109,10 +127,12 @@ def run_sgd(
         diverge_factor=diverge_factor, record_every=record_every, average_last=average_last,
         backend="cpu", version=__version__,
     )  # fmt: skip
+    if network:
+        config["network"] = model.options()
     sgd = (stack_tables(scheds), rng.keys(seeds), batch_size, NOISES[label_noise])
     return run_batch(
         model, X, y, theta0, etas=etas, eps=0.0, max_steps=max_steps,
         diverge_factor=diverge_factor, record_every=V.check_int("record_every", record_every, 0),
         record_grads=record_grads, average_last=V.check_int("average_last", average_last, 0),
-        path="tile", stats=stats, progress=progress, config=config, loss_floor=floor, sgd=sgd,
+        path="auto", stats=stats, progress=progress, config=config, loss_floor=floor, sgd=sgd,
     )  # fmt: skip

@@ -49,6 +49,31 @@ def _stopped(th, loss, prev, prev_loss, k, bound, max_steps):
     return None
 
 
+def net_sgd_reference(net, X, y, schedule, theta0, seed, *, max_steps, batch, label_noise,
+                      diverge_factor=1e8):  # fmt: skip
+    """``sgd_reference`` for a regression network (MSE, one output: its targets are y): the
+    batch loss and its gradient from ``net.loss`` / ``net.grad`` at the noisy targets."""
+    from diaglin.kernels import rng
+
+    n = X.shape[0]
+    key = rng.keys(np.array([seed]))[0]
+    th = np.array(theta0, float)
+    sigma_max = max(p.noise for p in schedule.phases)
+    bound = diverge_factor * max(net.loss(th, X, y), 0.5 * np.mean(y * y) + 0.5 * sigma_max**2)
+    prev = prev_loss = None
+    with np.errstate(all="ignore"):
+        for k in range(max_steps + 1):
+            eta, sigma = float(schedule.eta(k)), float(schedule.noise(k))
+            rows, xi = sgd_draws(key, k, n, batch, sigma, label_noise)
+            t = y[rows] + sigma * xi[:, 0]
+            loss = net.loss(th, X[rows], t) if np.isfinite(th).all() else np.inf
+            if (out := _stopped(th, loss, prev, prev_loss, k, bound, max_steps)) is not None:
+                return out
+            prev, prev_loss = th, loss
+            th = th - eta * net.grad(th, X[rows], t)
+    raise AssertionError("unreachable")
+
+
 def gd_reference(name, X, y, eta, theta0, *, eps, max_steps, diverge_factor=1e8, depth=2):
     """One GD run by the contract: stop at the first k with L(theta_k) < eps (CONVERGED), or
     L non-finite or > diverge_factor * max(L(theta_0), eps) (DIVERGED; the last finite
@@ -125,6 +150,31 @@ def hessian_fd(name: str, theta, X, y, depth: int = 2, h: float = 1e-5) -> np.nd
     return (H + H.T) / 2
 
 
+def sgd_draws(key, k, n, batch, sigma, label_noise, C=1):
+    """Step k of the run with stream ``key``: ``batch`` distinct rows of 0..n-1 by Floyd's
+    algorithm (draws 0..batch-1) and the unit label noise ξ (batch, C) of their C targets each
+    (entry (t, c) from draws batch + 2(tC + c) (Gaussian) or batch + tC + c (Rademacher));
+    ξ = 0 when sigma = 0. From diaglin.kernels.rng (the stream is the given input here)."""
+    from diaglin.kernels import rng
+
+    if batch == n:
+        rows = list(range(n))
+    else:
+        rows = []
+        for t in range(batch):
+            top = n - batch + t
+            cand = min(int(rng.uniform(key, k, t) * (top + 1)), top)
+            rows.append(top if cand in rows else cand)
+    q = np.arange(batch * C)
+    if sigma == 0:
+        xi = np.zeros(batch * C)
+    elif label_noise == "gaussian":
+        xi = np.array([rng.normal(key, k, batch + 2 * j) for j in q])
+    else:
+        xi = np.array([rng.rademacher(key, k, batch + j) for j in q])
+    return np.array(rows), xi.reshape(batch, C)
+
+
 def sgd_reference(name, X, y, schedule, theta0, seed, *, max_steps, batch, label_noise,
                   diverge_factor=1e8, depth=2):  # fmt: skip
     """One stochastic run by the contract of diaglin.run_sgd, as a plain loop: at step k draw
@@ -147,22 +197,8 @@ def sgd_reference(name, X, y, schedule, theta0, seed, *, max_steps, batch, label
                 r_full = X @ beta - y
                 bound = diverge_factor * max(float(r_full @ r_full / (2 * n)), floor)
             eta, sigma = float(schedule.eta(k)), float(schedule.noise(k))
-            if batch == n:
-                rows = np.arange(n)
-            else:
-                rows = []
-                for t in range(batch):
-                    top = n - batch + t
-                    cand = min(int(rng.uniform(key, k, t) * (top + 1)), top)
-                    rows.append(top if cand in rows else cand)
-                rows = np.array(rows)
-            if sigma == 0:
-                xi = np.zeros(batch)
-            elif label_noise == "gaussian":
-                xi = np.array([rng.normal(key, k, batch + 2 * t) for t in range(batch)])
-            else:
-                xi = np.array([rng.rademacher(key, k, batch + t) for t in range(batch)])
-            r = X[rows] @ beta - (y[rows] + sigma * xi)
+            rows, xi = sgd_draws(key, k, n, batch, sigma, label_noise)
+            r = X[rows] @ beta - (y[rows] + sigma * xi[:, 0])
             loss = float(r @ r / (2 * batch))
             if (out := _stopped(th, loss, prev, prev_loss, k, bound, max_steps)) is not None:
                 return out

@@ -18,7 +18,13 @@ results identical to one long call.
 The same driver runs stochastic steps (``stochastic=True``): each run samples ``batch`` rows of X
 without replacement and adds label noise to their targets, with its step size and noise level
 read from its schedule table (``diaglin.schedules``) at every step; the random numbers are
-counter-based (``rng``), a function of the run's key and the step only.
+counter-based (``rng``), a function of the run's key and the step only. Runs that read different
+rows gain nothing from sharing a tile (each would gather its own rows), so a stochastic tile
+holds one run: its coordinates are contiguous, every loop runs over them, and the kernel may
+reassociate sums (``_REASSOC``: the residual ⟨x_i, beta⟩ in vector lanes of partial sums). The
+order of those sums is fixed by the compiled loop and d alone, and a batch residual is computed
+once (carried in ``GDState.resid`` from one call to the next), so the results stay bitwise the
+same for a run alone, in any batch, with any thread count and chunking (tested).
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ def tile_width(n_runs: int, n_threads: int) -> int:
     return int(min(TILE, max(MIN_TILE, -(-n_runs // max(n_threads, 1)))))
 
 
+#: the stochastic kernel's floating-point flags: sums may be reassociated (vectorised in lanes
+#: of partial sums) — in an order fixed by the compiled code, the same for every run
+_REASSOC = {"reassoc"}
 #: label-noise distributions of the stochastic step
 GAUSSIAN, RADEMACHER = 0, 1
 
@@ -52,20 +61,23 @@ GAUSSIAN, RADEMACHER = 0, 1
 class GDState(NamedTuple):
     """What a run that has not stopped carries from one kernel call to the next (run index last,
     in the kernel's run order): theta_k and theta_{k-1} (K, d, B), L(theta_{k-1}) and the
-    divergence bound (B,), and the ring of the last ``avg_k`` iterates (avg_k, K, d, B)."""
+    divergence bound (B,), the ring of the last ``avg_k`` iterates (avg_k, K, d, B), and for
+    stochastic runs the residuals of step k's noisy batch (batch, B)."""
 
     theta: np.ndarray
     prev: np.ndarray
     prev_loss: np.ndarray
     bound: np.ndarray
     ring: np.ndarray
+    resid: np.ndarray
 
     @classmethod
-    def start(cls, theta0: np.ndarray, avg_k: int) -> GDState:
+    def start(cls, theta0: np.ndarray, avg_k: int, batch: int = 1) -> GDState:
         """The state before step 0 (theta0 in tile layout (K, d, B); the kernel writes into it)."""
         K, d, B = theta0.shape
         ring = np.empty((avg_k, K, d, B) if avg_k else (1, 1, 1, 1))
-        return cls(theta0, np.empty_like(theta0), np.empty(B), np.empty(B), ring)
+        return cls(theta0, np.empty_like(theta0), np.empty(B), np.empty(B), ring,
+                   np.empty((batch, B)))  # fmt: skip
 
 
 @nb.njit(cache=True)
@@ -184,92 +196,92 @@ def _sample_rows(key, step, n, m, idx, s):
 
 
 @nb.njit(cache=True, inline="always")
-def _draw(sched, keys, noise_kind, run, live, step, n, m, idx, noise, eta):
+def _draw(sched, keys, noise_kind, run, live, step, n, m, C, idx, noise, eta):
     """Step ``step`` of each live run: its step size eta[s] (schedule), its m distinct rows
-    idx[:, s] and the label noise noise[:, s] added to their targets."""
+    idx[:, s] and the label noise noise[t·C + c, s] added to target c of row t (C targets a
+    row: 1 for the diagonal models, a network's outputs for MSE on vector targets)."""
     for s in range(live):
         b = run[s]
         eta[s], sigma = _schedule_at(sched, b, step)
         _sample_rows(keys[b], step, n, m, idx, s)
-        for t in range(m):
+        for q in range(m * C):
             if sigma == 0.0:
-                noise[t, s] = 0.0
+                noise[q, s] = 0.0
             elif noise_kind == GAUSSIAN:
-                noise[t, s] = sigma * rng.normal(keys[b], step, m + 2 * t)
+                noise[q, s] = sigma * rng.normal(keys[b], step, m + 2 * q)
             else:
-                noise[t, s] = sigma * rng.rademacher(keys[b], step, m + t)
+                noise[q, s] = sigma * rng.rademacher(keys[b], step, m + q)
+
+
+@nb.njit(cache=True)
+def draw_step(sched, keys, noise_kind, run, step, n, m, C):
+    """(eta (W,), rows (m, W), noise (m·C, W)) of step ``step`` for the runs ``run`` (W,):
+    the draws of the stochastic kernel (``_draw``), for a stepper outside it (networks)."""
+    W = run.size
+    eta, idx, noise = np.empty(W), np.empty((m, W), dtype=np.int64), np.empty((m * C, W))
+    _draw(sched, keys, noise_kind, run, W, step, n, m, C, idx, noise, eta)
+    return eta, idx, noise
 
 
 @nb.njit(cache=True, inline="always")
-def _gather_row(X, idx, xs, m, j, live):
-    """xs[t, j, s] = X[idx[t, s], j]: coordinate j of the sampled rows, laid out by run."""
+def _dot(X, i, b):
+    """⟨X[i], b⟩ (no row view is made: a view costs reference counting at every step)."""
+    acc = 0.0
+    for j in range(b.shape[0]):
+        acc += X[i, j] * b[j]
+    return acc
+
+
+@nb.njit(cache=True, inline="always")
+def _run_residual(kind, depth, X, y, th, bvec, r, loss, m, idx, noise):
+    """One run (a tile of width 1): bvec = beta(th), and for its sampled rows
+    r[t] = ⟨X[idx[t]], beta⟩ − (y[idx[t]] + noise[t]) and loss = |r|²/(2m)."""
+    for j in range(X.shape[1]):
+        bvec[j] = beta_jt(kind, depth, th, j, 0)
     for t in range(m):
-        for s in range(live):
-            xs[t, j, s] = X[idx[t, s], j]
+        i = idx[t, 0]
+        r[t, 0] = _dot(X, i, bvec) - (y[i] + noise[t, 0])
+    _loss_of(r, loss, m, 1)
 
 
 @nb.njit(cache=True, inline="always")
-def _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, m, xs):
-    """For the sampled rows idx[:, s]: xs[t, :, s] = X[idx[t, s]] (gathered once, so both
-    products read contiguous memory), r = X_B beta - (y_B + noise), loss = |r|²/(2m)."""
-    d = X.shape[1]
+def _run_step(kind, depth, X, cur, nxt, r, g, eta, m, idx):
+    """One run (width 1): g = X_Bᵀ r / m over its sampled rows idx, nxt = cur − eta J ⊙ g."""
+    K, d = n_blocks(kind, depth), cur.shape[1]
+    i = idx[0, 0]
     for j in range(d):
-        _gather_row(X, idx, xs, m, j, live)
-    for t in range(m):
-        for s in range(live):
-            r[t, s] = -(y[idx[t, s]] + noise[t, s])
+        g[j, 0] = X[i, j] * r[0, 0]
+    for t in range(1, m):
+        i = idx[t, 0]
         for j in range(d):
-            for s in range(live):
-                r[t, s] += xs[t, j, s] * beta_jt(kind, depth, cur, j, s)
-    _loss_of(r, loss, m, live)
+            g[j, 0] += X[i, j] * r[t, 0]
+    if m > 1:
+        for j in range(d):
+            g[j, 0] /= m
+    for k in range(K):
+        for j in range(d):
+            nxt[k, j, 0] = cur[k, j, 0] - eta * dbeta_jt(kind, depth, cur, k, j, 0) * g[j, 0]
 
 
 @nb.njit(cache=True, inline="always")
-def _batch_step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs,
-                     idx2, noise2, xs2, r2, loss2):  # fmt: skip
-    """g = X_Bᵀ r / m over the sampled rows (xs) and nxt = cur - eta * J ⊙ g; and, in the same
-    pass, the next step's batch (rows idx2, noise noise2) gathered into xs2 with its residual
-    r2 = X_B2 beta(nxt) - (y_B2 + noise2) and loss2: bitwise what ``_batch_residual_tile``
-    computes from nxt, with one pass over the state per step instead of two."""
-    if m == 1:  # single-sample SGD: the row loops become straight-line code (~1.3x faster)
-        _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, 1, xs, idx2, noise2,
-                         xs2, r2, loss2)  # fmt: skip
-    else:
-        _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs, idx2, noise2,
-                         xs2, r2, loss2)  # fmt: skip
-
-
-@nb.njit(cache=True, inline="always")
-def _batch_step_rows(kind, depth, X, y, cur, nxt, r, g, eta, live, m, xs,
-                     idx2, noise2, xs2, r2, loss2):  # fmt: skip
-    """``_batch_step_tile`` for m rows (m a literal where the caller can make it one)."""
-    d = cur.shape[1]
-    K = n_blocks(kind, depth)
-    for t in range(m):
-        for s in range(live):
-            r2[t, s] = -(y[idx2[t, s]] + noise2[t, s])
+def _run_step1(kind, depth, X, cur, nxt, r, g, eta, i, i2):
+    """Single-sample step of one run (width 1), one pass over its coordinates: g = r X[i],
+    nxt = cur − eta J ⊙ g, and the returned ⟨X[i2], beta(nxt)⟩ for the next sample i2."""
+    K, d = n_blocks(kind, depth), cur.shape[1]  # K a constant: the k loop unrolls
+    acc = 0.0
     for j in range(d):
-        _gather_row(X, idx2, xs2, m, j, live)
-        for s in range(live):
-            g[j, s] = 0.0
-        for t in range(m):
-            for s in range(live):
-                g[j, s] += xs[t, j, s] * r[t, s]
-        for s in range(live):
-            g[j, s] /= m
+        gj = X[i, j] * r
+        g[j, 0] = gj
         for k in range(K):
-            for s in range(live):
-                nxt[k, j, s] = cur[k, j, s] - eta[s] * dbeta_jt(kind, depth, cur, k, j, s) * g[j, s]
-        for t in range(m):
-            for s in range(live):
-                r2[t, s] += xs2[t, j, s] * beta_jt(kind, depth, nxt, j, s)
-    _loss_of(r2, loss2, m, live)
+            nxt[k, j, 0] = cur[k, j, 0] - eta * dbeta_jt(kind, depth, cur, k, j, 0) * gj
+        acc += X[i2, j] * beta_jt(kind, depth, nxt, j, 0)
+    return acc
 
 
 @nb.njit(cache=True, inline="always")
 def _drive(
     kind, depth, stochastic, X, y, etas, sgd, rule,
-    st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+    st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
     record_every, rec_theta, grad_hist, avg_k,
     out_theta, out_loss, out_steps, out_status, out_avg, w0, width,
 ):  # fmt: skip
@@ -281,9 +293,10 @@ def _drive(
     same floating-point operations whatever the chunking.
 
     Full-batch GD (``stochastic`` False): step size etas[b]; the loss is the full training loss.
-    Stochastic: step size and noise from the run's schedule table, ``batch`` sampled rows, and
-    the loss tested for divergence is that of the noisy batch. Either way the divergence bound
-    is diverge_factor · max(L(theta_0), loss_floor[b]) with L(theta_0) the full training loss.
+    Stochastic (width 1: a tile is one run): step size and noise from the run's schedule table,
+    ``batch`` sampled rows, and the loss tested for divergence is that of the noisy batch.
+    Either way the divergence bound is diverge_factor · max(L(theta_0), loss_floor[b]) with
+    L(theta_0) the full training loss.
 
     Read-only inputs come in tuples (CPython passes a call of more than 30 arguments as *args,
     which numba cannot inline): sgd = (sched, keys, batch, noise_kind) and the stopping rule
@@ -294,18 +307,18 @@ def _drive(
     K, d, B = st_theta.shape
     n = X.shape[0]
     record_grads = grad_hist.shape[1] > 0
-    cur = np.empty((K, d, width))
-    nxt = np.empty((K, d, width))  # after the swap at the end of a step: the previous iterate
+    w = 1 if stochastic else width  # a literal 1: the compiler sees contiguous coordinates
+    cur = np.empty((K, d, w))
+    nxt = np.empty((K, d, w))  # after the swap at the end of a step: the previous iterate
     beta = np.empty((d, width))
     r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
     r2 = np.empty((n, width))  # those of the next iterate, computed during the step
-    g = np.empty((d, width))
+    g = np.empty((d, w))
     m = batch if stochastic else 1
     idx = np.empty((m, width), dtype=np.int64)  # the step's rows; idx2: the next step's
     idx2 = np.empty((m, width), dtype=np.int64)
     noise = np.empty((m, width))
-    xs = np.empty((m, d if stochastic else 1, width))
-    xs2 = np.empty((m, d if stochastic else 1, width))
+    bvec = np.empty(d)  # beta of a stochastic run's iterate
     loss = np.empty(width)
     loss2 = np.empty(width)
     prev_loss = np.empty(width)
@@ -338,9 +351,14 @@ def _drive(
             _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
             for s in range(live):
                 bound[s] = diverge_factor * max(loss[s], loss_floor[run[s]])
-        if stochastic:
-            _draw(sched, keys, noise_kind, run, live, step, n, batch, idx, noise, eta)
-            _batch_residual_tile(kind, depth, X, y, cur, r, loss, live, idx, noise, batch, xs)
+        if stochastic:  # (a tile of one run)
+            _draw(sched, keys, noise_kind, run, live, step, n, batch, 1, idx, noise, eta)
+            if step == 0:
+                _run_residual(kind, depth, X, y, cur, bvec, r, loss, batch, idx, noise)
+            else:  # what the previous call's last step computed (a sum in the same order)
+                for t in range(batch):
+                    r[t, 0] = st_resid[t, run[0]]
+                _loss_of(r, loss, batch, 1)
         elif step > 0:
             _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
     while live > 0 and step < step_end:
@@ -375,7 +393,6 @@ def _drive(
                     r[i, s] = r[i, last]
                 for i in range(idx.shape[0]):
                     idx[i, s] = idx[i, last]
-                _move(xs, last, s)
                 loss[s] = loss[last]
                 prev_loss[s] = prev_loss[last]
                 bound[s] = bound[last]
@@ -385,11 +402,16 @@ def _drive(
         if live == 0:
             break
         if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
-            _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, idx2, noise, eta2)
-            _batch_step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, batch, xs,
-                             idx2, noise, xs2, r2, loss2)  # fmt: skip
+            _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, 1, idx2, noise, eta2)
+            if batch == 1:
+                i2 = idx2[0, 0]
+                r2[0, 0] = _run_step1(kind, depth, X, cur, nxt, r[0, 0], g, eta[0], idx[0, 0],
+                                      i2) - (y[i2] + noise[0, 0])  # fmt: skip
+                _loss_of(r2, loss2, 1, 1)
+            else:
+                _run_step(kind, depth, X, cur, nxt, r, g, eta[0], batch, idx)
+                _run_residual(kind, depth, X, y, nxt, bvec, r2, loss2, batch, idx2, noise)
             idx, idx2 = idx2, idx
-            xs, xs2 = xs2, xs
             eta, eta2 = eta2, eta
         else:
             _step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, r2, loss2)
@@ -406,6 +428,9 @@ def _drive(
     for s in range(live):  # the chunk ended: save what the next call needs
         b = run[s]
         st_prev_loss[b] = prev_loss[s]
+        if stochastic:
+            for t in range(batch):
+                st_resid[t, b] = r[t, s]
         st_bound[b] = bound[s]
         for k in range(K):
             for j in range(d):
@@ -430,7 +455,8 @@ def _make_kernel(kind: int, stochastic: bool):
     with step0 = step_end to continue; a run stops at the latest at step max_steps). GD reads
     etas (B,); the stochastic step reads sgd = (sched (B, S, 6) (``diaglin.schedules``), keys
     (B,) uint64 (``rng.keys``), batch, noise_kind (GAUSSIAN / RADEMACHER)); the other's inputs
-    are ignored. rule = (eps, max_steps, diverge_factor, loss_floor): see ``_drive``. Outputs
+    are ignored; the stochastic kernel is called with width 1. rule = (eps, max_steps,
+    diverge_factor, loss_floor): see ``_drive``. Outputs
     are indexed by run: out_theta (B, K, d), out_loss, out_steps, out_status (B,), out_avg
     (B, K, d) when avg_k > 0. rec_theta (B, T, K, d) gets theta_k for
     k % record_every == 0 when record_every > 0; grad_hist (B, S, d) gets the gradient in beta
@@ -438,10 +464,10 @@ def _make_kernel(kind: int, stochastic: bool):
     when S > 0.
     """
 
-    @nb.njit(parallel=True, cache=True)
+    @nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)
     def gd(
         depth, X, y, etas, sgd, rule,
-        st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+        st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
         record_every, rec_theta, grad_hist, avg_k,
         out_theta, out_loss, out_steps, out_status, out_avg, width,
     ):  # fmt: skip
@@ -450,7 +476,7 @@ def _make_kernel(kind: int, stochastic: bool):
         for tile in nb.prange((B + width - 1) // width):
             _drive(
                 kind, depth, stochastic, X, y, etas, sgd, rule,
-                st_theta, st_prev, st_prev_loss, st_bound, st_ring, step0, step_end,
+                st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
                 record_every, rec_theta, grad_hist, avg_k,
                 out_theta, out_loss, out_steps, out_status, out_avg, tile * width, width,
             )  # fmt: skip

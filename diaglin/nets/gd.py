@@ -1,5 +1,6 @@
 """The network step of the one driver loop: full-batch GD over the live runs, each step one
-forward and one backward pass as matrix products across the runs.
+forward and one backward pass as matrix products across the runs; or stochastic steps
+(mini-batch / label-noise SGD with schedules, ``diaglin.run_sgd``), each run on its own rows.
 
 It follows the tile kernel's contract (``diaglin.kernels.tile._drive``) on the same arrays: the
 state of a ``GDState`` in the layout (1, P, B), the same stopping rule (``kernels.stop``:
@@ -29,7 +30,7 @@ import numpy as np
 
 from diaglin._threads import blas_threads, thread_pool
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
-from diaglin.kernels.tile import GDState
+from diaglin.kernels.tile import GDState, draw_step
 from diaglin.nets import numerics as nn
 from diaglin.nets.model import Network
 
@@ -81,15 +82,41 @@ class BatchLossGrad:
             f.result()
 
 
+class SampledLossGrad:
+    """``(step, run, θ (W, P), L (W,), G (W, P)) -> η (W,)``: for each run its step-``step``
+    batch — ``batch`` distinct rows and label noise σξ on each target entry, drawn from its
+    counter-based stream exactly as the diagonal models' kernel draws them
+    (``kernels.tile.draw_step``) — L ← the noisy batch loss (1/m) Σ_i ℓ(f(x_i), t_i + σξ_i),
+    G ← its gradient; returns the runs' step sizes at ``step`` (their schedules)."""
+
+    def __init__(self, net: Network, X: np.ndarray, T: np.ndarray, sgd: tuple) -> None:
+        self.net, self.X, self.T = net, X, T
+        self.sched, self.keys, self.batch, self.noise_kind = sgd
+
+    def __call__(self, step: int, run: np.ndarray, theta, L, G) -> np.ndarray:
+        (n, C), m = self.T.shape, self.batch
+        eta, idx, noise = draw_step(self.sched, self.keys, self.noise_kind, run, step, n, m, C)
+        for s in range(run.size):  # one run's rows at a time: runs share no rows
+            rows = idx[:, s]
+            Tb = self.T[rows] + noise[:, s].reshape(m, C)
+            L[s : s + 1], G[s : s + 1] = nn.loss_grad(self.net, theta[s : s + 1], self.X[rows], Tb)
+        return eta
+
+
 def stepper(net: Network, X: np.ndarray, y: np.ndarray, etas: np.ndarray, rule: tuple,
             state: GDState, record_every: int, rec: np.ndarray, avg_k: int,
-            outputs: tuple) -> Callable[[int, int], None]:  # fmt: skip
+            outputs: tuple, sgd: tuple | None = None) -> Callable[[int, int], None]:  # fmt: skip
     """``advance(step0, step_end)`` for ``diaglin.driver.in_chunks``: moves every run still
     going (out_status = RUNNING) from step0 until it stops or reaches step_end, then saves it
-    in ``state``. Arrays are in kernel run order; rec (B, T, 1, P), outputs as ``_drive``'s."""
+    in ``state``. Arrays are in kernel run order; rec (B, T, 1, P), outputs as ``_drive``'s.
+    Full-batch GD with step sizes ``etas``, or stochastic steps when ``sgd`` = (schedule table,
+    keys, batch, noise kind) as ``run_sgd`` passes it to the kernels (etas then unused); the
+    divergence bound is set by the full training loss at step 0 either way."""
     eps, max_steps, diverge_factor, floor = rule
     out_theta, out_loss, out_steps, out_status, out_avg = outputs
-    loss_grad = BatchLossGrad(net, X, net.targets(y), numba.get_num_threads())
+    T = net.targets(y)
+    loss_grad = BatchLossGrad(net, X, T, numba.get_num_threads())
+    sampled = SampledLossGrad(net, X, T, sgd) if sgd is not None else None
 
     def advance(step0: int, step_end: int) -> None:
         run = np.flatnonzero(out_status == RUNNING)
@@ -103,9 +130,12 @@ def stepper(net: Network, X: np.ndarray, y: np.ndarray, etas: np.ndarray, rule: 
         step = step0
         with blas_threads(1):
             while run.size and step < step_end:
-                loss_grad(cur, loss, grad)
+                if sampled is None or step == 0:
+                    loss_grad(cur, loss, grad)
                 if step == 0:
                     bound = diverge_factor * np.maximum(loss, floor[run])
+                if sampled is not None:
+                    eta = sampled(step, run, cur, loss, grad)[:, None]
                 if record_every and step % record_every == 0:
                     rec[run, step // record_every, 0] = cur
                 if avg_k:

@@ -137,9 +137,12 @@ def _batch_runs():
     return m, X, y, scheds, m.init(12, 0.4), np.arange(100, 170)
 
 
-def test_a_run_is_bitwise_identical_alone_in_any_batch_any_threads_and_chunking(monkeypatch):
+@pytest.mark.parametrize("batch_size", [1, 2])  # single-sample steps take their own fused pass
+def test_a_run_is_bitwise_identical_alone_in_any_batch_any_threads_and_chunking(
+    monkeypatch, batch_size
+):
     m, X, y, scheds, th0, seeds = _batch_runs()
-    kw = dict(max_steps=4000, batch_size=2, record_every=500, average_last=3)
+    kw = dict(max_steps=4000, batch_size=batch_size, record_every=500, average_last=3)
     batch = dl.run_sgd(m, X, y, scheds, th0, seeds=seeds, **kw)
     for i in (0, 37, 69):
         alone = dl.run_sgd(m, X, y, scheds[i], th0, seeds=seeds[i], **kw)

@@ -69,9 +69,10 @@ def test_mse_with_several_outputs_takes_class_labels_and_one_output_takes_real_t
     assert r.steps[0] == 2
 
 
-def test_networks_take_no_stochastic_steps():
-    with pytest.raises(ValueError, match="stochastic"):
-        dl.run_sgd(NET, X, Y, dl.Schedule.constant(0.1), TH, seeds=0, max_steps=3)
+def test_network_sgd_records_no_beta_space_gradients():
+    with pytest.raises(ValueError, match="record_grads"):
+        dl.run_sgd(NET, X, Y, dl.Schedule.constant(0.1), TH, seeds=0, max_steps=3,
+                   record_grads=True)  # fmt: skip
 
 
 @pytest.mark.parametrize(
