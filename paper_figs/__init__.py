@@ -5,7 +5,8 @@ Paper 1 — "Conflicting Biases at the Edge of Stability" (spec 01): the learnin
 diagram and its phase maps over the initialisation scale and the stopping threshold, on the
 diagonal linear network of the paper's theory. Paper 2 — "Generalization Benefits of Late
 Learning Rate Decay" (spec 02): the late-decay curve with its controls, the phase-II scaling and
-the train/test landscapes, on a model of the class the paper studies. Paper 1's runs on real
+the train/test landscapes, on a model of the class the paper studies and (the landscape) on a
+small MLP. Paper 1's runs on real
 networks and data (MNIST/CIFAR) are reproduced at the scale where Hessians are exact: a small
 MLP on scikit-learn's digits, with MSE and with cross-entropy.
 """
@@ -20,6 +21,7 @@ from paper_figs import (
     p1_phase_map_alpha,
     p1_phase_map_eps,
     p2_landscape_exact,
+    p2_landscape_mlp,
     p2_landscape_pca,
     p2_late_decay,
 )
@@ -38,6 +40,7 @@ FIGURES: tuple[PaperFigure, ...] = tuple(
         p2_late_decay,
         p2_landscape_exact,
         p2_landscape_pca,
+        p2_landscape_mlp,
     )
 )
 

@@ -19,7 +19,7 @@ def _contours(ax, x, y, z, title: str, cmap: str) -> None:
     levels = np.logspace(max(lo, hi - 8), hi, 25)
     cs = ax.contourf(x, y, z, levels=levels, norm=LogNorm(levels[0], levels[-1]), cmap=cmap,
                      extend="min")  # fmt: skip
-    ax.figure.colorbar(cs, ax=ax, label=title, format="%.0e", pad=0.01)
+    ax.figure.colorbar(cs, ax=ax, label=title, format="%.2g", pad=0.01)
     ax.set_title(title)
 
 
@@ -63,24 +63,52 @@ def exact_figure(pic: TwoCoordinate) -> Figure:
     return fig
 
 
-def pca_figure(surf: PCASurface, br: Branches, theta_mn: np.ndarray, opts: dict) -> Figure:
-    """Train | test loss on the curved PCA surface with the projected paths and min-norm point."""
+def _pca_panels(surf: PCASurface, br: Branches, test_title: str) -> tuple[Figure, np.ndarray]:
+    """Train | test loss on the curved PCA surface, the projected paths drawn on both."""
     fig = Figure(figsize=(13, 5.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
-    mn = (theta_mn - surf.mean) @ surf.pcs[:2].T
     for ax, z, title, cmap in ((axes[0], surf.train, "train loss", "Greens_r"),
-                               (axes[1], surf.test, "test loss ½‖β − β*‖²", "Reds_r")):  # fmt: skip
+                               (axes[1], surf.test, test_title, "Reds_r")):  # fmt: skip
         _contours(ax, surf.a, surf.b, z, title, cmap)
         _paths(ax, br, surf.paths)
-        ax.plot(*mn, "P", color="#1565c0", mec="w", ms=12, label="min-norm point (projected)")
         ax.set_xlim(surf.a.min(), surf.a.max())
         ax.set_ylim(surf.b.min(), surf.b.max())
         ax.set_xlabel(f"a (pc1, {100 * surf.explained[0]:.0f}% of variance)")
     axes[0].set_ylabel(f"b (pc2, {100 * surf.explained[1]:.0f}%)")
-    axes[0].legend(fontsize=7, loc="best")
+    return fig, axes
+
+
+def _surface_formula(surf: PCASurface) -> str:
     c = surf.c
+    return (f"θ̄ + a·pc1 + b·pc2 + ({c[0]:.3g}a² {c[1]:+.3g}a {c[2]:+.3g})·pc3 "
+            f"(pc3: {100 * surf.explained[2]:.0f}%)")  # fmt: skip
+
+
+def pca_figure(surf: PCASurface, br: Branches, theta_mn: np.ndarray, opts: dict) -> Figure:
+    """Train | test loss on the curved PCA surface with the projected paths and min-norm point."""
+    fig, axes = _pca_panels(surf, br, "test loss ½‖β − β*‖²")
+    mn = (theta_mn - surf.mean) @ surf.pcs[:2].T
+    for ax in axes:
+        ax.plot(*mn, "P", color="#1565c0", mec="w", ms=12, label="min-norm point (projected)")
+    axes[0].legend(fontsize=7, loc="best")
     fig.suptitle(f"PCA landscape (paper 2's method) of label-noise SGD on β = u⊙u − v⊙v "
                  f"(n = 30, d = 100, s = 3; η = {opts['eta']:g}, σ = {opts['sigma']:g}): surface "
-                 f"\nθ̄ + a·pc1 + b·pc2 + ({c[0]:.3g}a² {c[1]:+.3g}a {c[2]:+.3g})·pc3 "
-                 f"(pc3: {100 * surf.explained[2]:.0f}%)", fontsize=9)  # fmt: skip
+                 f"\n{_surface_formula(surf)}", fontsize=9)  # fmt: skip
+    return fig
+
+
+def mlp_figure(surf: PCASurface, br: Branches, final_test: np.ndarray, opts: dict) -> Figure:
+    """Train | test loss on the curved PCA surface of a network's runs, each run's final test
+    loss in the legend (row 0 the main run, then the branches)."""
+    fig, axes = _pca_panels(surf, br, "test loss (held-out digits)")
+    handles, labels = axes[1].get_legend_handles_labels()
+    finals = iter(final_test[1:])
+    labels = [f"{lab}: test {next(finals):.4f}" if lab.startswith("decay") else lab
+              for lab in labels]  # fmt: skip
+    axes[1].legend(handles, labels, fontsize=7, loc="best")
+    fig.suptitle(f"PCA landscape (paper 2's method) of label-noise SGD on an MLP 64–32–10 (tanh, "
+                 f"MSE on one-hot labels; 200 digits, batch {opts['batch_size']}, "
+                 f"η = {opts['eta']:g}, σ = {opts['sigma']:g}; main run without decay: "
+                 f"test {final_test[0]:.4f}): surface\n{_surface_formula(surf)}",
+                 fontsize=9)  # fmt: skip
     return fig

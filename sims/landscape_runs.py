@@ -5,10 +5,11 @@
   vanish, so they stay 0): theta lives in the (u_1, v_2) plane, the minima manifold is the
   hyperbola u_1² − v_2² = 1, and its min-norm point (1, 0) gives beta = (1, 0) = beta* (the
   test loss is ½||beta − beta*||²). Every (u_1, v_2) is a point of the picture: no projection.
-- :func:`pca_surface` — the paper's method for any model: checkpoints of a main run and of its
-  decayed branches, PCA, the third component fitted as a quadratic in the first so that the
-  surface follows the curved valley, theta(a, b) = mean + a pc1 + b pc2 + (c2 a² + c1 a + c0) pc3,
-  and train / test loss on a grid of (a, b).
+- :func:`pca_surface` — the paper's method for any model (diagonal or network): checkpoints of
+  a main run and of its decayed branches, PCA, the third component fitted as a quadratic in the
+  first so that the surface follows the curved valley,
+  theta(a, b) = mean + a pc1 + b pc2 + (c2 a² + c1 a + c0) pc3, and train / test loss on a
+  grid of (a, b).
 - :func:`branch_runs` — the main run (label noise, step size eta throughout) and branches that
   decay to factor·eta (noise off) at the given steps, in one ``run_sgd`` call with one seed: a
   branch is bitwise the main run up to its decay step (counter-based random streams).
@@ -124,10 +125,11 @@ class PCASurface:
 
 def pca_surface(branches: Branches, train_loss: Callable[[np.ndarray], np.ndarray],
                 test_loss: Callable[[np.ndarray], np.ndarray], *, grid: int = 121,
-                margin: float = 0.25) -> PCASurface:  # fmt: skip
+                margin: float = 0.25, chunk: int = 512) -> PCASurface:  # fmt: skip
     """Fit the surface to the checkpoints and evaluate the losses on a grid of (a, b) covering
     the paths with ``margin`` of their range on each side. ``train_loss`` / ``test_loss`` map
-    thetas (N, P) to losses (N,)."""
+    thetas (N, P) to losses (N,); they get ``chunk`` grid points at a time (a network's loss
+    holds every sample's activations of every point it is given)."""
     pts = branches.checkpoints()
     pts = pts[np.isfinite(pts).all(axis=1)]
     if pts.shape[0] < 4:
@@ -148,6 +150,10 @@ def pca_surface(branches: Branches, train_loss: Callable[[np.ndarray], np.ndarra
     b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], grid)
     surf = PCASurface(mean, pcs, c, explained, a, b, np.empty(0), np.empty(0), paths)
     th = surf.theta(*np.meshgrid(a, b)).reshape(-1, pts.shape[1])
-    shape = (grid, grid)
-    return PCASurface(mean, pcs, c, explained, a, b, train_loss(th).reshape(shape),
-                      test_loss(th).reshape(shape), paths)  # fmt: skip
+
+    def on_grid(loss: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        parts = [loss(th[i : i + chunk]) for i in range(0, th.shape[0], chunk)]
+        return np.concatenate(parts).reshape(grid, grid)
+
+    return PCASurface(mean, pcs, c, explained, a, b, on_grid(train_loss), on_grid(test_loss),
+                      paths)  # fmt: skip

@@ -122,11 +122,13 @@ def test_cli_rejects_bad_values_before_computing(capsys, tmp_path):
     assert "decay_steps" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["exact", "pca"])
+@pytest.mark.parametrize("kind", ["exact", "pca", "mlp"])
 def test_landscape_commands_write_their_pictures(kind, tmp_path, capsys):
     from sims import landscape
 
     small = ["--total-steps", "20000", "--decay-steps", "0", "2000", "15000"]
+    if kind == "mlp":  # a network step costs ~0.1 ms: fewer steps
+        small = ["--total-steps", "400", "--decay-steps", "0", "100", "300"]
     assert landscape.main([kind, *small, "--out", str(tmp_path)]) == 0
     for ext in ("png", "pdf", "npz"):
         assert (tmp_path / f"landscape_{kind}.{ext}").stat().st_size > 0
