@@ -245,8 +245,9 @@ def _run_residual(kind, depth, X, y, th, bvec, r, loss, m, idx, noise):
 
 
 @nb.njit(cache=True, inline="always")
-def _run_step(kind, depth, X, cur, nxt, r, g, eta, m, idx):
-    """One run (width 1): g = X_Bᵀ r / m over its sampled rows idx, nxt = cur − eta J ⊙ g."""
+def _run_step(kind, depth, X, cur, prev, r, g, eta, m, idx):
+    """One run (width 1), in place: g = X_Bᵀ r / m over its sampled rows idx, prev = cur,
+    cur = prev − eta J ⊙ g (J at prev)."""
     K, d = n_blocks(kind, depth), cur.shape[1]
     i = idx[0, 0]
     for j in range(d):
@@ -260,21 +261,27 @@ def _run_step(kind, depth, X, cur, nxt, r, g, eta, m, idx):
             g[j, 0] /= m
     for k in range(K):
         for j in range(d):
-            nxt[k, j, 0] = cur[k, j, 0] - eta * dbeta_jt(kind, depth, cur, k, j, 0) * g[j, 0]
+            prev[k, j, 0] = cur[k, j, 0]
+    for k in range(K):
+        for j in range(d):
+            cur[k, j, 0] = prev[k, j, 0] - eta * dbeta_jt(kind, depth, prev, k, j, 0) * g[j, 0]
 
 
 @nb.njit(cache=True, inline="always")
-def _run_step1(kind, depth, X, cur, nxt, r, g, eta, i, i2):
-    """Single-sample step of one run (width 1), one pass over its coordinates: g = r X[i],
-    nxt = cur − eta J ⊙ g, and the returned ⟨X[i2], beta(nxt)⟩ for the next sample i2."""
-    K, d = n_blocks(kind, depth), cur.shape[1]  # K a constant: the k loop unrolls
+def _run_step1(kind, depth, X, cur, prev, r, g, eta, i, i2):
+    """Single-sample step of one run (width 1), in place and in one pass over its coordinates:
+    g = r X[i], prev = cur, cur = prev − eta J ⊙ g; returns ⟨X[i2], beta(cur)⟩ for the next
+    sample i2. (In place, so that no buffers are swapped: a swap costs reference counting.)"""
+    K, d = n_blocks(kind, depth), cur.shape[1]  # K a constant: the k loops unroll
     acc = 0.0
     for j in range(d):
         gj = X[i, j] * r
         g[j, 0] = gj
         for k in range(K):
-            nxt[k, j, 0] = cur[k, j, 0] - eta * dbeta_jt(kind, depth, cur, k, j, 0) * gj
-        acc += X[i2, j] * beta_jt(kind, depth, nxt, j, 0)
+            prev[k, j, 0] = cur[k, j, 0]
+        for k in range(K):
+            cur[k, j, 0] = prev[k, j, 0] - eta * dbeta_jt(kind, depth, prev, k, j, 0) * gj
+        acc += X[i2, j] * beta_jt(kind, depth, cur, j, 0)
     return acc
 
 
@@ -410,9 +417,7 @@ def _drive(
                 _loss_of(r2, loss2, 1, 1)
             else:
                 _run_step(kind, depth, X, cur, nxt, r, g, eta[0], batch, idx)
-                _run_residual(kind, depth, X, y, nxt, bvec, r2, loss2, batch, idx2, noise)
-            idx, idx2 = idx2, idx
-            eta, eta2 = eta2, eta
+                _run_residual(kind, depth, X, y, cur, bvec, r2, loss2, batch, idx2, noise)
         else:
             _step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, r2, loss2)
         if record_grads:
@@ -421,9 +426,16 @@ def _drive(
                     grad_hist[run[s], step, j] = g[j, s]
         for s in range(live):
             prev_loss[s] = loss[s]
-        cur, nxt = nxt, cur
-        r, r2 = r2, r
-        loss, loss2 = loss2, loss
+        if stochastic:  # stepped in place (cur new, nxt previous): copy the few scalars
+            for t in range(batch):
+                r[t, 0] = r2[t, 0]
+                idx[t, 0] = idx2[t, 0]
+            loss[0] = loss2[0]
+            eta[0] = eta2[0]
+        else:
+            cur, nxt = nxt, cur
+            r, r2 = r2, r
+            loss, loss2 = loss2, loss
         step += 1
     for s in range(live):  # the chunk ended: save what the next call needs
         b = run[s]
