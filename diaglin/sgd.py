@@ -38,7 +38,7 @@ from diaglin.schedules import Schedule, stack_tables
 
 #: label-noise distributions
 NOISES = {"gaussian": GAUSSIAN, "rademacher": RADEMACHER}
-#: counter-based draws per step and run (2^16); a sampled row takes 1 + 2C (index, C normals)
+#: counter-based draws per step and run (2^16); a sampled row takes 1 + C (index, C noises)
 _DRAWS_PER_STEP = 65_536
 
 
@@ -101,7 +101,7 @@ def run_sgd(
     T = model.targets(y) if network else y[:, None]  # (n, C): C noisy targets a row
     C = T.shape[1]
     batch_size = V.check_int("batch_size", batch_size, 1)
-    max_batch = _DRAWS_PER_STEP // (1 + 2 * C)
+    max_batch = _DRAWS_PER_STEP // (1 + C)
     if batch_size > min(n, max_batch):
         raise ValueError(f"batch_size must be <= n = {n} (and <= {max_batch}), got {batch_size}")
     if label_noise not in NOISES:

@@ -153,7 +153,7 @@ def hessian_fd(name: str, theta, X, y, depth: int = 2, h: float = 1e-5) -> np.nd
 def sgd_draws(key, k, n, batch, sigma, label_noise, C=1):
     """Step k of the run with stream ``key``: ``batch`` distinct rows of 0..n-1 by Floyd's
     algorithm (draws 0..batch-1) and the unit label noise ξ (batch, C) of their C targets each
-    (entry (t, c) from draws batch + 2(tC + c) (Gaussian) or batch + tC + c (Rademacher));
+    (entry (t, c) from draw batch + tC + c);
     ξ = 0 when sigma = 0. From diaglin.kernels.rng (the stream is the given input here)."""
     from diaglin.kernels import rng
 
@@ -169,7 +169,7 @@ def sgd_draws(key, k, n, batch, sigma, label_noise, C=1):
     if sigma == 0:
         xi = np.zeros(batch * C)
     elif label_noise == "gaussian":
-        xi = np.array([rng.normal(key, k, batch + 2 * j) for j in q])
+        xi = np.array([rng.normal(key, k, batch + j) for j in q])
     else:
         xi = np.array([rng.rademacher(key, k, batch + j) for j in q])
     return np.array(rows), xi.reshape(batch, C)

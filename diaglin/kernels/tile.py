@@ -198,8 +198,9 @@ def _sample_rows(key, step, n, m, idx, s):
 @nb.njit(cache=True, inline="always")
 def _draw(sched, keys, noise_kind, run, live, step, n, m, C, idx, noise, eta):
     """Step ``step`` of each live run: its step size eta[s] (schedule), its m distinct rows
-    idx[:, s] and the label noise noise[t·C + c, s] added to target c of row t (C targets a
-    row: 1 for the diagonal models, a network's outputs for MSE on vector targets)."""
+    idx[:, s] (draws 0..m−1) and the label noise noise[t·C + c, s] (draw m + t·C + c) added to
+    target c of row t (C targets a row: 1 for the diagonal models, a network's outputs for MSE
+    on vector targets)."""
     for s in range(live):
         b = run[s]
         eta[s], sigma = _schedule_at(sched, b, step)
@@ -208,7 +209,7 @@ def _draw(sched, keys, noise_kind, run, live, step, n, m, C, idx, noise, eta):
             if sigma == 0.0:
                 noise[q, s] = 0.0
             elif noise_kind == GAUSSIAN:
-                noise[q, s] = sigma * rng.normal(keys[b], step, m + 2 * q)
+                noise[q, s] = sigma * rng.normal(keys[b], step, m + q)
             else:
                 noise[q, s] = sigma * rng.rademacher(keys[b], step, m + q)
 
