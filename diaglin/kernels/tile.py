@@ -317,7 +317,7 @@ def _drive(
     record_grads = grad_hist.shape[1] > 0
     w = 1 if stochastic else width  # a literal 1: the compiler sees contiguous coordinates
     cur = np.empty((K, d, w))
-    nxt = np.empty((K, d, w))  # after the swap at the end of a step: the previous iterate
+    nxt = np.empty((K, d, w))  # after a step: the previous iterate (swapped, or in place)
     beta = np.empty((d, width))
     r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
     r2 = np.empty((n, width))  # those of the next iterate, computed during the step
