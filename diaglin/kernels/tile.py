@@ -269,15 +269,16 @@ def _run_step(kind, depth, X, cur, prev, r, g, eta, m, idx):
 
 
 @nb.njit(cache=True, inline="always")
-def _run_step1(kind, depth, X, cur, prev, r, g, eta, i, i2):
+def _run_step1(kind, depth, X, cur, prev, r, eta, i, i2):
     """Single-sample step of one run (width 1), in place and in one pass over its coordinates:
-    g = r X[i], prev = cur, cur = prev − eta J ⊙ g; returns ⟨X[i2], beta(cur)⟩ for the next
-    sample i2. (In place, so that no buffers are swapped: a swap costs reference counting.)"""
+    prev = cur, cur = prev − eta J ⊙ g with g = r X[i]; returns ⟨X[i2], beta(cur)⟩ for the
+    next sample i2. In place, so that no buffers are swapped (a swap costs reference counting);
+    g is not stored (one more array written in the loop costs the compiler's aliasing checks
+    its vectorisation: 109 vs 70 ns at d = 100)."""
     K, d = n_blocks(kind, depth), cur.shape[1]  # K a constant: the k loops unroll
     acc = 0.0
     for j in range(d):
         gj = X[i, j] * r
-        g[j, 0] = gj
         for k in range(K):
             prev[k, j, 0] = cur[k, j, 0]
         for k in range(K):
@@ -412,9 +413,13 @@ def _drive(
         if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
             _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, 1, idx2, noise, eta2)
             if batch == 1:
-                i2 = idx2[0, 0]
-                r2[0, 0] = _run_step1(kind, depth, X, cur, nxt, r[0, 0], g, eta[0], idx[0, 0],
-                                      i2) - (y[i2] + noise[0, 0])  # fmt: skip
+                i, i2 = idx[0, 0], idx2[0, 0]
+                if record_grads:  # g = r x_i, which the fused pass does not keep
+                    for j in range(d):
+                        g[j, 0] = X[i, j] * r[0, 0]
+                r2[0, 0] = _run_step1(kind, depth, X, cur, nxt, r[0, 0], eta[0], i, i2) - (
+                    y[i2] + noise[0, 0]
+                )
                 _loss_of(r2, loss2, 1, 1)
             else:
                 _run_step(kind, depth, X, cur, nxt, r, g, eta[0], batch, idx)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracles import sgd_reference
+from oracles import sgd_draws, sgd_reference
 from scipy import special, stats
 
 import diaglin as dl
@@ -125,6 +125,26 @@ def test_every_run_matches_the_plain_loop_given_the_same_streams(seed, name, bat
     # (whether the eta = 5 run diverges depends on the instance: it may also collapse onto the
     # flat point theta = 0; the statuses were compared with the plain loop above)
     assert (r.status[:3] == Status.MAX_STEPS).all()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_recorded_gradients_are_those_of_each_steps_noisy_batch(batch):
+    """grad_history[b, k] = X_Bᵀ (X_B β(θ_k) − y_B − σ_k ξ_k) / m for the rows B and noise ξ of
+    step k of run b (from its stream), θ_k its recorded iterate."""
+    X, y = _problem(7)
+    m = dl.get_model("pm")
+    sched = Schedule.step_decay(0.05, at=20, factor=0.1, noise=0.4, noise_after=0.1)
+    seeds = np.array([5, 9])
+    r = dl.run_sgd(m, X, y, sched, m.init(8, 0.5), seeds=seeds, max_steps=40, batch_size=batch,
+                   record_every=1, record_grads=True, stats="none")  # fmt: skip
+    assert r.grad_history.shape == (2, 40, 8)
+    for b, key in enumerate(rng.keys(seeds)):
+        for k in range(40):
+            rows, xi = sgd_draws(key, k, X.shape[0], batch, float(sched.noise(k)), "gaussian")
+            beta = m.beta(r.trajectory.theta[b, k])
+            res = X[rows] @ beta - (y[rows] + float(sched.noise(k)) * xi[:, 0])
+            np.testing.assert_allclose(r.grad_history[b, k], X[rows].T @ res / batch,
+                                       rtol=1e-10, atol=1e-13)  # fmt: skip
 
 
 def test_full_batch_without_noise_is_gradient_descent():
