@@ -16,6 +16,7 @@ non-finite or exceeds diverge_factor · max(L(θ0), L(0) + σ_max²/2) (L the fu
 A network (MSE on targets t_i ∈ R^C) gets label noise σ_k ξ_ic on every entry of t_i and
 steps on (1/m) Σ_{i∈B_k} ½‖f(x_i; θ) − t_i − σ_k ξ_i‖²; its bound uses
 L(f ≡ 0) + C σ_max²/2. Cross-entropy networks take mini-batch SGD without label noise.
+
 The randomness is counter-based, keyed by the run's seed: a run's result is bitwise the same
 alone, in any batch, with any thread count and however the steps are chunked.
 """
