@@ -125,7 +125,7 @@ def mlp_picture(eta: float, sigma: float, decay_steps, total_steps: int, seed: i
     def test(th):
         return net.loss(th, ds.X_test, ds.y_test)
 
-    return pca_surface(br, train, test), br, test(br.theta[:, -1])
+    return pca_surface(br, train, test), br, test(br.final)
 
 
 @cli_args.cli_main

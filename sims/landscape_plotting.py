@@ -23,18 +23,20 @@ def _contours(ax, x, y, z, title: str, cmap: str) -> None:
     ax.set_title(title)
 
 
-def _paths(ax, br: Branches, xy: np.ndarray) -> None:
-    """Draw the main run (row 0) and each branch after its decay step; xy (R, T, 2)."""
+def _paths(ax, br: Branches, xy: np.ndarray, ends: tuple[str, ...] = ()) -> None:
+    """Draw the main run (row 0) and each branch after its decay step; xy (R, T, 2); ``ends``
+    (one per branch, if given) is added to each branch's legend entry."""
     ax.plot(xy[0, :, 0], xy[0, :, 1], color=_MAIN, lw=0.6, alpha=0.8,
             label="main run: η with label noise")  # fmt: skip
     ax.plot(*xy[0, 0], "o", color="w", mec="k", ms=6, label="start")
     colours = cm.autumn(np.linspace(0, 0.8, len(br.decay_steps)))
-    for j, (k, col) in enumerate(zip(br.decay_steps, colours), start=1):
+    ends = ends or ("",) * len(br.decay_steps)
+    for j, (k, col, end) in enumerate(zip(br.decay_steps, colours, ends), start=1):
         after = br.steps >= k
         ax.plot(xy[j, after, 0], xy[j, after, 1], color=col, lw=1.4)
         ax.plot(*xy[j, after][0], "s", color=col, mec="k", ms=5)
         ax.plot(*xy[j, -1], "*", color=col, mec="k", ms=12,
-                label=f"decay at K = {k:,} (square) → end (star)")  # fmt: skip
+                label=f"decay at K = {k:,} (square) → end (star){end}")  # fmt: skip
 
 
 def exact_figure(pic: TwoCoordinate) -> Figure:
@@ -63,14 +65,16 @@ def exact_figure(pic: TwoCoordinate) -> Figure:
     return fig
 
 
-def _pca_panels(surf: PCASurface, br: Branches, test_title: str) -> tuple[Figure, np.ndarray]:
-    """Train | test loss on the curved PCA surface, the projected paths drawn on both."""
+def _pca_panels(surf: PCASurface, br: Branches, test_title: str,
+                ends: tuple[str, ...] = ()) -> tuple[Figure, np.ndarray]:  # fmt: skip
+    """Train | test loss on the curved PCA surface, the projected paths drawn on both
+    (``ends``: as ``_paths``')."""
     fig = Figure(figsize=(13, 5.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, z, title, cmap in ((axes[0], surf.train, "train loss", "Greens_r"),
                                (axes[1], surf.test, test_title, "Reds_r")):  # fmt: skip
         _contours(ax, surf.a, surf.b, z, title, cmap)
-        _paths(ax, br, surf.paths)
+        _paths(ax, br, surf.paths, ends)
         ax.set_xlim(surf.a.min(), surf.a.max())
         ax.set_ylim(surf.b.min(), surf.b.max())
         ax.set_xlabel(f"a (pc1, {100 * surf.explained[0]:.0f}% of variance)")
@@ -100,12 +104,9 @@ def pca_figure(surf: PCASurface, br: Branches, theta_mn: np.ndarray, opts: dict)
 def mlp_figure(surf: PCASurface, br: Branches, final_test: np.ndarray, opts: dict) -> Figure:
     """Train | test loss on the curved PCA surface of a network's runs, each run's final test
     loss in the legend (row 0 the main run, then the branches)."""
-    fig, axes = _pca_panels(surf, br, "test loss (held-out digits)")
-    handles, labels = axes[1].get_legend_handles_labels()
-    finals = iter(final_test[1:])
-    labels = [f"{lab}: test {next(finals):.4f}" if lab.startswith("decay") else lab
-              for lab in labels]  # fmt: skip
-    axes[1].legend(handles, labels, fontsize=7, loc="best")
+    ends = tuple(f": test {v:.4f}" for v in final_test[1:])
+    fig, axes = _pca_panels(surf, br, "test loss (held-out digits)", ends)
+    axes[1].legend(fontsize=7, loc="best")
     fig.suptitle(f"PCA landscape (paper 2's method) of label-noise SGD on an MLP 64–32–10 (tanh, "
                  f"MSE on one-hot labels; 200 digits, batch {opts['batch_size']}, "
                  f"η = {opts['eta']:g}, σ = {opts['sigma']:g}; main run without decay: "

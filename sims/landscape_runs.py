@@ -28,11 +28,13 @@ from diaglin import Schedule, get_model, run_sgd
 @dataclass(frozen=True)
 class Branches:
     """Recorded paths (R, T, P) at ``steps`` (T,): row 0 the main run, row j its branch that
-    decays at ``decay_steps[j - 1]``."""
+    decays at ``decay_steps[j - 1]``; ``final`` (R, P) the runs' last iterates (the last record
+    unless the step count is not a multiple of the recording interval)."""
 
     steps: np.ndarray
     theta: np.ndarray
     decay_steps: tuple[int, ...]
+    final: np.ndarray
 
     def checkpoints(self) -> np.ndarray:
         """Every distinct recorded iterate (main run, then each branch after its decay): (N, P)."""
@@ -53,7 +55,7 @@ def branch_runs(model, X, y, theta0, *, eta: float, sigma: float, decay_steps: S
     res = run_sgd(model, X, y, scheds, theta0, seeds=np.full(len(scheds), seed),
                   max_steps=total_steps, record_every=record_every, batch_size=batch_size,
                   stats="none")  # fmt: skip
-    return Branches(res.trajectory.steps, res.trajectory.theta, ks)
+    return Branches(res.trajectory.steps, res.trajectory.theta, ks, res.theta)
 
 
 @dataclass(frozen=True)

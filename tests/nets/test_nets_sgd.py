@@ -9,22 +9,12 @@ import numpy as np
 import pytest
 from nets_oracle import Spec, forward
 from oracles import net_sgd_reference, sgd_draws
+from test_nets_gd import WIDTH, D, N, classification, regression
 
 import diaglin as dl
 from diaglin import Schedule, Status
 from diaglin.kernels import rng
 from diaglin.nets import mlp
-
-N, D, WIDTH = 12, 6, 5
-
-
-def regression():
-    """An over-parameterised MLP (P = 41 > n = 12) on real-valued targets: MSE, one output."""
-    r = np.random.default_rng(0)
-    X, y = r.standard_normal((N, D)), r.standard_normal(N)
-    net = mlp(D, (WIDTH,), 1, loss="mse")
-    return net, X, y, net.init(1.0, seed=1)
-
 
 SCHEDULES = [Schedule.step_decay(0.2, at=40, factor=0.1, noise=0.3, noise_after=0.0),
              Schedule.cosine(0.3, 100, 0.01, noise=0.2),
@@ -88,10 +78,7 @@ def test_a_network_run_is_bitwise_identical_alone_and_in_any_batch():
 
 
 def test_label_noise_needs_an_mse_network():
-    r = np.random.default_rng(0)
-    X, y = r.standard_normal((N, D)), r.integers(0, 3, N).astype(float)
-    net = mlp(D, (WIDTH,), 3, loss="ce")
-    th0 = net.init(1.0)
+    net, X, y, th0 = classification()  # softmax cross-entropy
     with pytest.raises(ValueError, match="label noise"):
         dl.run_sgd(net, X, y, Schedule.constant(0.1, noise=0.1), th0, seeds=[0], max_steps=5)
     # mini-batch SGD without label noise is fine for cross-entropy
