@@ -200,7 +200,14 @@ def run_sweep(
                disable=not progress, file=sys.stderr)  # fmt: skip
 
     def say(text: str) -> None:
-        bar.set_postfix_str(text, refresh=True)
+        if bar.disable:
+            return
+        bar.set_postfix_str(text, refresh=False)
+        now = bar._time()
+        if now >= bar.start_t + bar.delay:  # tqdm's delay: nothing is shown before it
+            bar.refresh()
+            # tqdm's close() ends the bar's line only if update() drew it after the delay
+            bar.last_print_t = now
 
     notice = _CompileNotice(bar.write if progress else lambda _text: None)
     try:

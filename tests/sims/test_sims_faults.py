@@ -200,3 +200,22 @@ def test_no_warning_on_a_healthy_cache(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run_sweep(cfg, cache_dir=tmp_path, progress=False)
+
+
+def test_interruption_message_starts_its_own_line_after_a_progress_bar(capsys, monkeypatch):
+    """A bar drawn by a runner's progress report (not by a finished point) is ended with a
+    newline when the sweep is interrupted, so the summary is a line of its own."""
+    clock = [1000.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: clock[0])
+
+    def runner(config, point, *, progress):
+        progress("early")  # before the bar's delay: nothing is drawn
+        clock[0] += 5.0
+        progress("GD step 7")  # after it: the bar is drawn with this postfix
+        raise KeyboardInterrupt
+
+    with pytest.raises(sims.sweep.SweepInterrupted):
+        run_sweep(SweepConfig(n_etas=2), cache_dir=None, runner=runner, progress=True)
+    err = capsys.readouterr().err
+    assert "GD step 7" in err and "early" not in err
+    assert err.endswith("\n")
