@@ -8,14 +8,15 @@ With the state in tile layout (K, d, W) (run index last) a step of W runs is
 and the rest is one pass over the state between the products, in two Numba kernels: ``check``
 (residual, loss, the stopping rule, recording; over the n × W residuals and only the stopped
 runs' state) and ``update`` (the GD update fused with beta of the new iterate for the next
-product: one pass over theta). The batch is dealt out, run b to block b mod T, into T =
-``numba.get_num_threads()`` blocks that run side by side on threads, each with a one-thread
-BLAS — runs are independent, so the blocks never wait for each other (a multi-threaded BLAS
-call per product instead was 40× slower on 2 cores: its spinning threads and Numba's OpenMP
-threads took turns). A run that stops is not copied out of its block at once: its columns are
-zeroed (eta = 0, r = 0: they stay finite and do nothing) and the block is compacted only when a
-quarter of its columns are idle, so the per-step copies of a shrinking batch are gone and the
-wasted products stay below a third.
+product: one pass over theta). The batch is dealt out, run b to block b mod N, into N blocks:
+T = ``numba.get_num_threads()``, or a multiple of T when a block's state would outgrow the
+cache (``MAX_BLOCK_BYTES``); T worker threads run them side by side, each its blocks one after
+the other, each with a one-thread BLAS — runs are independent, so the blocks never wait for
+each other (a multi-threaded BLAS call per product instead was 40× slower on 2 cores: its
+spinning threads and Numba's OpenMP threads took turns). A run that stops is not copied out
+of its block at once: its columns are zeroed (eta = 0, r = 0: they stay finite and do nothing)
+and the block is compacted only when a quarter of its columns are idle, so the per-step copies
+of a shrinking batch are gone and the wasted products stay below a third.
 
 (Calling BLAS from inside a Numba kernel was tried first: with a multi-threaded OpenBLAS it
 corrupted the heap intermittently on numba 0.68 / scipy-openblas, so BLAS is called from NumPy.)
@@ -44,6 +45,10 @@ from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 COMPACT_BELOW = 0.75
 #: fewest runs per block (a block per thread, fewer blocks for small batches)
 MIN_BLOCK = 16
+#: largest state per block (bytes of one (K, d, W) array): a bigger batch is cut into more blocks
+#: than threads, run one after the other, so the update's pass over the state stays in cache
+#: (W = 2048 runs at d = 1000: 16 MB per array, and the update cost 14 % of the step)
+MAX_BLOCK_BYTES = 2 << 20
 
 
 def _make_kernels(kind: int):
@@ -131,22 +136,28 @@ def gd_blas(
 ) -> None:  # fmt: skip
     """Same contract as the tile kernel (``tile._make_kernel``; ``rule`` = (eps, max_steps,
     diverge_factor, loss_floor)), run to the end in one call; ``progress(step)`` every ~0.25 s
-    if given (the furthest step of any block). Ctrl-C stops every block at its next step."""
+    if given (the blocks' mean step, a finished block counting as max_steps). Ctrl-C stops
+    every block at its next step."""
     B = theta0.shape[2]
-    n_blocks_ = max(1, min(nb.get_num_threads(), B // MIN_BLOCK))
+    K, d = theta0.shape[0], theta0.shape[1]
+    workers = max(1, min(nb.get_num_threads(), B // MIN_BLOCK))
+    widest = max(MIN_BLOCK, MAX_BLOCK_BYTES // (8 * K * d))
+    n_blocks_ = workers * -(-B // (workers * widest))  # a multiple of the workers
     steps = [0] * n_blocks_
     cancel = threading.Event()
-    args = (kind, depth, X, y, etas, rule, theta0, record_every, rec_theta, grad_hist, avg_k,
+    XnT = (X / X.shape[0]).T  # g = Xᵀ r / n as one product
+    args = (kind, depth, X, XnT, y, etas, rule, theta0, record_every, rec_theta, grad_hist, avg_k,
             out_theta, out_loss, out_steps, out_status, out_avg, steps, cancel)  # fmt: skip
     with blas_threads(1):
-        pool = thread_pool(n_blocks_)
-        futures = [pool.submit(_run_block, t, n_blocks_, *args) for t in range(n_blocks_)]
+        pool = thread_pool(workers)
+        futures = [pool.submit(_run_blocks, range(t, n_blocks_, workers), n_blocks_, *args)
+                   for t in range(workers)]  # fmt: skip
         try:
             while wait(futures, timeout=0.25, return_when=FIRST_EXCEPTION).not_done:
                 if any(f.done() and f.exception() is not None for f in futures):
                     break
                 if progress is not None:
-                    progress(max(steps))
+                    progress(sum(steps) // n_blocks_)
             for f in futures:
                 f.result()
         finally:  # on an error or Ctrl-C: stop the other blocks at their next step
@@ -156,8 +167,14 @@ def gd_blas(
         raise RuntimeError("BLAS path left runs without a status")
 
 
+def _run_blocks(blocks, n_blocks_, *args) -> None:
+    """The blocks ``blocks`` one after the other (a worker thread's share)."""
+    for t in blocks:
+        _run_block(t, n_blocks_, *args)
+
+
 def _run_block(
-    t, n_blocks_, kind, depth, X, y, etas, rule, theta0, record_every, rec_theta, grad_hist,
+    t, n_blocks_, kind, depth, X, XnT, y, etas, rule, theta0, record_every, rec_theta, grad_hist,
     avg_k, out_theta, out_loss, out_steps, out_status, out_avg, steps, cancel,
 ) -> None:  # fmt: skip
     """Runs t, t + n_blocks_, t + 2·n_blocks_, … of the batch to the end (``steps[t]``: the
@@ -171,10 +188,8 @@ def _run_block(
     alive = np.ones(W, dtype=np.bool_)
     bound, prev_loss, loss = np.empty(W), np.full(W, np.nan), np.empty(W)
     ring = np.empty((avg_k, K, d, W) if avg_k else (1, 1, 1, 1))
-    beta_rows = np.empty((W, d))
-    nm.beta_batch(kind, depth, cur, beta_rows)
-    beta, R, G = np.ascontiguousarray(beta_rows.T), np.empty((n, W)), np.empty((d, W))
-    XnT = (X / n).T  # g = Xᵀ r / n as one product
+    beta, R, G = np.empty((d, W)), np.empty((n, W)), np.empty((d, W))
+    nm.beta_tile(kind, depth, cur, beta)
     record_grads = grad_hist.shape[1] > 0
     step = 0
     while not cancel.is_set():
@@ -183,6 +198,7 @@ def _run_block(
                      prev, record_every, rec_theta, ring, avg_k, out_theta, out_loss,
                      out_steps, out_status, out_avg)  # fmt: skip
         if live == 0:
+            steps[t] = rule[1]  # finished: counts as max_steps in the progress
             break
         if live <= COMPACT_BELOW * W:
             keep = np.flatnonzero(alive)

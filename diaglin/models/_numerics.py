@@ -121,11 +121,20 @@ def hvp_run(kind, depth, th, t, X, g, v, out):
 
 @nb.njit(**_JIT)
 def beta_batch(kind, depth, th, out):
-    """out[t, j] = beta_j of run t."""
+    """out[t, j] = beta_j of run t (th (K, d, W): a tile, or a view of rows (W, K, d))."""
     d, W = th.shape[1], th.shape[2]
     for t in range(W):
         for j in range(d):
             out[t, j] = beta_jt(kind, depth, th, j, t)
+
+
+@nb.njit(**_JIT)
+def beta_tile(kind, depth, th, out):
+    """out[j, t] = beta_j of run t: beta in tile layout (d, W)."""
+    d, W = th.shape[1], th.shape[2]
+    for j in range(d):
+        for t in range(W):
+            out[j, t] = beta_jt(kind, depth, th, j, t)
 
 
 @nb.njit(parallel=True, **_JIT)

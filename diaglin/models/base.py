@@ -65,9 +65,12 @@ class DiagonalModel:
     def beta(self, theta) -> np.ndarray:
         """beta(theta): (d,) for theta (P,), (B, d) for (B, P)."""
         th = V.as_finite_array("theta", theta, (1, 2))
-        tile = self.to_tile(th)
-        out = np.empty((tile.shape[2], tile.shape[1]))
-        nm.beta_batch(self.kind, self.depth, tile, out)
+        rows = np.atleast_2d(th)
+        B, d = rows.shape[0], self.n_features(rows.shape[1])
+        out = np.empty((B, d))
+        # the rows seen in tile layout without a copy: read in memory order
+        nm.beta_batch(self.kind, self.depth, rows.reshape(B, self.n_blocks, d).transpose(1, 2, 0),
+                      out)  # fmt: skip
         return out[0] if th.ndim == 1 else out
 
     def loss(self, theta, X, y):

@@ -206,9 +206,14 @@ def test_auto_path_takes_blas_only_for_enough_work_per_thread():
     assert driver.choose_cpu_path(98, 20, 100, 2) == "tile"  # 49 · 2000 < 1e5
 
 
-def test_blas_blocks_on_threads_agree_with_one_block():
-    # the BLAS path deals the runs out to one block per thread; with one thread it is one block
+@pytest.mark.parametrize("split", ["threads", "cache"])
+def test_blas_blocks_agree_with_one_block(split, monkeypatch):
+    # the BLAS path deals the runs out to one block per thread, or to more blocks (run one after
+    # the other on each thread) when a block's state would outgrow MAX_BLOCK_BYTES; with one
+    # thread and no cap it is one block
     numba = pytest.importorskip("numba")
+    from diaglin.kernels import blas
+
     m, X, y, etas, th0 = _contract_batch()
     kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, path="blas")
     threads = numba.get_num_threads()
@@ -217,15 +222,19 @@ def test_blas_blocks_on_threads_agree_with_one_block():
         one = dl.run_gd(m, X, y, etas, th0, **kw)
     finally:
         numba.set_num_threads(threads)
-    many = dl.run_gd(m, X, y, etas, th0, **kw)
-    if threads == 1:
+    if split == "cache":  # blocks of MIN_BLOCK runs: 70 runs in 4 or more blocks
+        monkeypatch.setattr(blas, "MAX_BLOCK_BYTES", 8 * m.n_params(X.shape[1]) * blas.MIN_BLOCK)
+    elif threads == 1:
         pytest.skip("one Numba thread: nothing to compare")
+    calls = []
+    many = dl.run_gd(m, X, y, etas, th0, progress=calls.append, **kw)
     np.testing.assert_array_equal(one.status, many.status)
     np.testing.assert_array_equal(one.steps, many.steps)
     np.testing.assert_allclose(one.theta, many.theta, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(one.averaged.theta, many.averaged.theta, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(one.trajectory.theta, many.trajectory.theta, rtol=1e-9,
                                atol=1e-12, equal_nan=True)  # fmt: skip
+    assert calls == sorted(calls) and all(0 <= c <= 3000 for c in calls)
 
 
 def test_chunked_kernel_calls_change_nothing(monkeypatch):
