@@ -22,10 +22,12 @@ from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
 
 #: ``path="auto"`` takes the BLAS path when each thread's block of runs holds at least this
 #: much work per step, (B / threads) · n · d: below it the per-step call overhead of the BLAS
-#: path (~30 µs) outweighs its faster products (2 cores: tile 2× faster at (1024, 5, 20) and
-#: (64, 20, 100), level at (1024, 10, 20), BLAS 1.4–2.2× faster at (1024, 5, 50),
-#: (1024, 20, 100) and (4096, 5, 20); benchmarks/README.md).
-BLAS_MIN_WORK = 100_000
+#: path (~40 µs a block) outweighs its faster products. Where the two meet depends on the
+#: machine (benchmarks/README.md, 2 cores): on an AMD EPYC (Zen 3) the tile kernel is 1.7–2×
+#: faster at (1024, 10, 20), (1024, 5, 50), (128, 20, 100) and (4096, 5, 20), level at
+#: (1024, 10, 50), and BLAS 1.9–2× faster at (256, 20, 100) and (512, 20, 100); on an Intel
+#: Sapphire Rapids (AVX-512 GEMMs, the tile kernel before its loops were fused) level at 1e5.
+BLAS_MIN_WORK = 200_000
 
 
 def choose_cpu_path(n_runs: int, n: int, d: int, threads: int) -> str:

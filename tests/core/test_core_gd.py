@@ -201,9 +201,9 @@ def test_auto_path_takes_blas_only_for_enough_work_per_thread():
     assert driver.choose_cpu_path(1024, 1, 5, 2) == "tile"
     assert driver.choose_cpu_path(1024, 20, 100, 2) == "blas"
     assert driver.choose_cpu_path(64, 20, 100, 2) == "tile"
-    assert driver.choose_cpu_path(64, 20, 100, 1) == "blas"
-    assert driver.choose_cpu_path(99, 20, 100, 2) == "blas"  # 50 · 2000 >= 1e5
-    assert driver.choose_cpu_path(98, 20, 100, 2) == "tile"  # 49 · 2000 < 1e5
+    assert driver.choose_cpu_path(128, 20, 100, 1) == "blas"
+    assert driver.choose_cpu_path(199, 20, 100, 2) == "blas"  # 100 · 2000 >= 2e5
+    assert driver.choose_cpu_path(198, 20, 100, 2) == "tile"  # 99 · 2000 < 2e5
 
 
 @pytest.mark.parametrize("split", ["threads", "cache"])
