@@ -125,23 +125,27 @@ def _advance(kind, depth, cur, nxt, eta, gs, j, s):
 
 
 @nb.njit(cache=True, inline="always")
-def _step_tile(kind, depth, X, y, cur, nxt, r, g, beta, eta, live, r2, loss2):
+def _step_tile(kind, depth, X, y, cur, nxt, r, g, eta, live, r2, loss2):
     """g = Xᵀ r / n; nxt = cur - eta * J ⊙ g (J = d beta / d theta at cur); and, in the same pass
     over the coordinates, the residual r2 = X beta(nxt) - y and loss2 = |r2|²/(2n) of the new
     iterate. Every sum runs in the order ``_residual_tile`` and ``_grad_tile`` use, so r2 is
     bitwise what it would compute from nxt; one pass over the state per step instead of two.
 
-    At small n·d a step costs what its loops over the runs cost to set up, so g's last row is
-    summed in the update's loop, which writes nxt and beta (if n = 1: nxt and the residual).
-    Each array a loop writes adds run-time aliasing checks to it: a version whose update loop
-    wrote four arrays ran 2× slower than the old code instead of 1.8× faster. g (W,) and beta
-    (W,) hold coordinate j only (``_grad_tile`` forms the whole gradient when it is recorded)."""
+    At small n·d a step costs what its loops over the runs cost to set up, so the update's loop
+    also sums g's last row and the residual's first (per coordinate 2n − 1 loops, was 2n + 3);
+    it writes two arrays, nxt and r2 (each array a loop writes adds run-time aliasing checks
+    to it: a version whose update loop wrote four arrays ran 2× slower than the old code).
+    g (W,) holds coordinate j's partial sum (``_grad_tile`` forms the whole gradient when it
+    is recorded)."""
     n, d = X.shape
     inv_n = 1.0 / n
     for i in range(n):
         yi = y[i]
         for s in range(live):
             r2[i, s] = -yi
+    if n == 1:  # no partial sum: g stays 0 (0 + p = p)
+        for s in range(live):
+            g[s] = 0.0
     for j in range(d):
         for i in range(n - 1):
             xij = X[i, j]
@@ -151,18 +155,14 @@ def _step_tile(kind, depth, X, y, cur, nxt, r, g, beta, eta, live, r2, loss2):
             else:
                 for s in range(live):
                     g[s] += xij * r[i, s]
-        xl = X[n - 1, j]
-        if n == 1:  # the one residual is summed in the update's loop
-            for s in range(live):
-                r2[0, s] += xl * _advance(kind, depth, cur, nxt, eta[s], xl * r[0, s] * inv_n, j, s)
-            continue
+        xl, x0 = X[n - 1, j], X[0, j]
         for s in range(live):
             gs = (g[s] + xl * r[n - 1, s]) * inv_n
-            beta[s] = _advance(kind, depth, cur, nxt, eta[s], gs, j, s)
-        for i in range(n):
+            r2[0, s] += x0 * _advance(kind, depth, cur, nxt, eta[s], gs, j, s)
+        for i in range(1, n):
             xij = X[i, j]
             for s in range(live):
-                r2[i, s] += xij * beta[s]
+                r2[i, s] += xij * beta_jt(kind, depth, nxt, j, s)
     _loss_of(r2, loss2, n, live)
 
 
@@ -360,8 +360,7 @@ def _drive(
     r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
     r2 = np.empty((n, width))  # those of the next iterate, computed during the step
     g = np.empty((d, w))  # a step's gradient, when it is recorded
-    gj = np.empty(width)  # coordinate j's partial gradient and new beta during a GD step
-    bj = np.empty(width)
+    gj = np.empty(width)  # coordinate j's partial gradient during a GD step
     m = batch if stochastic else 1
     idx = np.empty((m, width), dtype=np.int64)  # the step's rows; idx2: the next step's
     idx2 = np.empty((m, width), dtype=np.int64)
@@ -466,7 +465,7 @@ def _drive(
         else:
             if record_grads:
                 _grad_tile(X, r, g, live)
-            _step_tile(kind, depth, X, y, cur, nxt, r, gj, bj, eta, live, r2, loss2)
+            _step_tile(kind, depth, X, y, cur, nxt, r, gj, eta, live, r2, loss2)
         if record_grads:
             for s in range(live):
                 for j in range(d):
