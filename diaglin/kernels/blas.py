@@ -189,7 +189,7 @@ def _run_block(
     bound, prev_loss, loss = np.empty(W), np.full(W, np.nan), np.empty(W)
     ring = np.empty((avg_k, K, d, W) if avg_k else (1, 1, 1, 1))
     beta, R, G = np.empty((d, W)), np.empty((n, W)), np.empty((d, W))
-    nm.beta_tile(kind, depth, cur, beta)
+    nm.beta_batch(kind, depth, cur, beta.T)  # (once per block: its strided writes are cheap)
     record_grads = grad_hist.shape[1] > 0
     step = 0
     while not cancel.is_set():

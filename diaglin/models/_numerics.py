@@ -128,15 +128,6 @@ def beta_batch(kind, depth, th, out):
             out[t, j] = beta_jt(kind, depth, th, j, t)
 
 
-@nb.njit(**_JIT)
-def beta_tile(kind, depth, th, out):
-    """out[j, t] = beta_j of run t: beta in tile layout (d, W)."""
-    d, W = th.shape[1], th.shape[2]
-    for j in range(d):
-        for t in range(W):
-            out[j, t] = beta_jt(kind, depth, th, j, t)
-
-
 @nb.njit(parallel=True, **_JIT)
 def loss_batch(kind, depth, th, X, y, out):
     """out[t] = L(theta_t)."""
