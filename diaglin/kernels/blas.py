@@ -47,7 +47,7 @@ COMPACT_BELOW = 0.75
 MIN_BLOCK = 16
 #: largest state per block (bytes of one (K, d, W) array): a bigger batch is cut into more blocks
 #: than threads, run one after the other, so the update's pass over the state stays in cache
-#: (W = 2048 runs at d = 1000: 16 MB per array, and the update cost 14 % of the step)
+#: (W = 2048 runs at d = 1000: 16 MB per array, and the update cost 8–14 % of the step)
 MAX_BLOCK_BYTES = 2 << 20
 
 
