@@ -41,6 +41,13 @@ class SharpnessResult:
     bottom: np.ndarray | float
     trace: np.ndarray | float
 
+    @classmethod
+    def of(cls, lo: np.ndarray, hi: np.ndarray, trace: np.ndarray) -> SharpnessResult:
+        """From λ_min, λ_max and the trace (arrays (B,)): top_abs = max(|λ_min|, |λ_max|), or
+        |λ_max| where λ_min is NaN (not computed: Lanczos showed |λ_min| ≤ λ_max)."""
+        top_abs = np.where(np.isnan(lo), np.abs(hi), np.maximum(np.abs(lo), np.abs(hi)))
+        return cls(top_abs, hi, lo, trace)
+
 
 def hessian(model, theta, X, y) -> np.ndarray:
     """The exact Hessian ∇²L(θ): (P, P) for θ (P,), (B, P, P) for θ (B, P)."""
@@ -73,14 +80,14 @@ def _lanczos(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Extreme eigenvalues of every run's Hessian by Lanczos in lockstep (``diaglin.lanczos``) on
     the model's exact batched HVP (``model.batched_hvp``), in chunks that bound the Krylov
-    bases' memory; a run that does not converge in LANCZOS_MAX_ITER steps is redone alone by
-    ARPACK (``eigsh``). ``floor``: lower bounds on λ_min that let runs skip it
+    bases' memory; runs that do not converge in LANCZOS_MAX_ITER steps are redone by ARPACK
+    (``arpack_fallback``). ``floor``: lower bounds on λ_min that let runs skip it
     (``extreme_eigenvalues``' lo_floor; NaN there)."""
     B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
     m = min(P, LANCZOS_MAX_ITER)
     step = max(1, _CHUNK_ENTRIES // ((m + 1) * P))
-    v0 = np.random.default_rng(0).standard_normal(P)  # fixed: results are reproducible
+    v0 = start_vector(P)
     for start in range(0, B, step):
         sub = theta[start : start + step]
         W = sub.shape[0]
@@ -88,10 +95,25 @@ def _lanczos(
         sub_floor = None if floor is None else floor[start : start + W]
         a, b, ok = extreme_eigenvalues(matvec, np.tile(v0, (W, 1)), tol=tol, max_iter=m,
                                        lo_floor=sub_floor)  # fmt: skip
-        for t in np.flatnonzero(~ok):
-            a[t], b[t] = _arpack(model.batched_hvp(sub[t : t + 1], X, y), tol, v0)
+        arpack_fallback(model, sub, X, y, a, b, ok, tol=tol)
         lo[start : start + W], hi[start : start + W] = a, b
     return lo, hi
+
+
+def start_vector(P: int) -> np.ndarray:
+    """The Lanczos start vector of every run (fixed, so that results are reproducible)."""
+    return np.random.default_rng(0).standard_normal(P)
+
+
+def arpack_fallback(
+    model, theta: np.ndarray, X, y, lo: np.ndarray, hi: np.ndarray, converged: np.ndarray, *,
+    tol: float,
+) -> None:  # fmt: skip
+    """Redo by ARPACK (``eigsh`` on the exact HVP, one run at a time) the rows of θ (B, P) on
+    which Lanczos did not converge: their (λ_min, λ_max) are written into ``lo``, ``hi``."""
+    v0 = start_vector(theta.shape[1])
+    for t in np.flatnonzero(~converged):
+        lo[t], hi[t] = _arpack(model.batched_hvp(theta[t : t + 1], X, y), tol, v0)
 
 
 def _arpack(matvec, tol: float, v0: np.ndarray) -> tuple[float, float]:
@@ -133,7 +155,7 @@ def sharpness(
             floor = model.hessian_floor(rows, X, y)
         lo, hi = _lanczos(model, rows, X, y, tol, floor)
     tr = np.atleast_1d(model.hessian_trace(rows, X, y))
-    top_abs = np.where(np.isnan(lo), np.abs(hi), np.maximum(np.abs(lo), np.abs(hi)))
+    result = SharpnessResult.of(lo, hi, tr)
     if th.ndim == 1:
-        return SharpnessResult(float(top_abs[0]), float(hi[0]), float(lo[0]), float(tr[0]))
-    return SharpnessResult(top_abs, hi, lo, tr)
+        return SharpnessResult(float(result.top_abs[0]), float(hi[0]), float(lo[0]), float(tr[0]))
+    return result

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import diaglin as dl
 from diaglin import spectrum
-from diaglin.lanczos import extreme_eigenvalues
+from diaglin.lanczos import extreme_eigenvalues, ritz_extremes
 
 MODELS = [("ww", {}), ("uv", {}), ("pm", {}), ("prod", {"depth": 3}), ("power", {"depth": 3})]
 
@@ -139,3 +139,38 @@ def test_sharpness_without_bottom_is_the_same_sharpness(name):
     assert not have[: near.shape[0]].any()  # near a minimum λ_min is never needed
     np.testing.assert_allclose(fast.bottom[have], dense.bottom[have], rtol=1e-9, atol=1e-12)
     assert np.all(np.abs(dense.bottom[~have]) <= dense.top[~have] * (1 + 1e-9))
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.integers(0, 2**31), st.integers(1, 50), st.sampled_from(["random", "split", "graded"]))
+def test_ritz_extremes_match_dense_eigh(seed, m, kind):
+    """The Ritz values and residuals that decide convergence, from bisection and inverse
+    iteration, against ``eigh`` of the dense tridiagonal: extreme eigenvalues to 1e-13 of ‖T‖;
+    the residual |b_m s_m| of an extreme eigenvalue separated from the next by at least
+    1e-3 ‖T‖ (where the eigenvector is determined to ≈ eps ‖T‖ / gap) to 1e-11 |b_m|."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((3, m)), np.abs(rng.standard_normal((3, m)))
+    if kind == "split" and m > 2:  # reducible: a zero off-diagonal
+        b[:, rng.integers(0, m - 1)] = 0.0
+    if kind == "graded":  # entries over many orders of magnitude
+        a *= 10.0 ** rng.uniform(-6, 6, size=(3, 1))
+        b *= 10.0 ** rng.uniform(-6, 6, size=(3, m))
+    tol = 1e-12
+    # λ_min wanted in row 0; not in row 1 (ceiling -inf), nor in row 2 (λ_max above its ceiling)
+    ceiling = np.array([np.inf, -np.inf, np.min(a[2]) - 1e-9 * np.abs(a[2]).max()])
+    out = ritz_extremes(a, b, tol, ceiling)
+    for r in range(3):
+        T = np.diag(a[r]) + np.diag(b[r, :-1], 1) + np.diag(b[r, :-1], -1)
+        w, v = np.linalg.eigh(T)
+        scale = np.abs(w).max()
+        assert abs(out[r, 1] - w[-1]) <= 1e-13 * scale
+        if r > 0:
+            assert np.isnan(out[r, [0, 2]]).all()
+            continue
+        assert abs(out[r, 0] - w[0]) <= 1e-13 * scale
+        top = max(abs(out[r, 0]), abs(out[r, 1]))
+        for q, idx, gap in ((0, 0, w[min(1, m - 1)] - w[0]), (1, -1, w[-1] - w[max(m - 2, 0)])):
+            if m > 1 and gap < 1e-3 * scale:
+                continue
+            residual = out[r, 2 + q] * tol * top
+            assert abs(residual - abs(b[r, -1] * v[-1, idx])) <= 1e-11 * b[r, -1] + 1e-300
