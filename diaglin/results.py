@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from diaglin.models import DiagonalModel
-from diaglin.spectrum import sharpness
+from diaglin.spectrum import SharpnessResult, sharpness
 from diaglin.status import Status
 
 #: which statistics to compute: "all"; "norms" (all but the Hessian's extreme eigenvalues,
@@ -36,13 +36,16 @@ class IterateStats:
 
     @classmethod
     def at(cls, model: DiagonalModel, theta: np.ndarray, X, y, stats: str = "all", *,
-           loss: np.ndarray | None = None, beta: np.ndarray | None = None):  # fmt: skip
+           loss: np.ndarray | None = None, beta: np.ndarray | None = None,
+           hessian: SharpnessResult | None = None):  # fmt: skip
         """The statistics ``stats`` (see ``STATS``) at the rows of ``theta``; the others NaN.
 
         ``loss``: L at the rows of ``theta`` where the caller has it already (a GD kernel
         computes the loss of the iterate it reports); otherwise it is computed here, which costs
         a pass over B·n·d (at d = 1000 more than a GPU's whole batch of steps). ``beta``
-        likewise: β(θ) (B, d) of the rows (the GPU backend computes it on the device)."""
+        likewise: β(θ) (B, d) of the rows (the GPU backend computes it on the device), and
+        ``hessian``: the Hessian's sharpness, λ_max and trace at the rows (the trace only for
+        stats="norms"), as ``sharpness(..., bottom=False)`` gives them."""
         if stats not in STATS:
             raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
         nan = np.full(theta.shape[0], np.nan)
@@ -61,11 +64,16 @@ class IterateStats:
                 raise ValueError(f"loss must have shape {nan.shape}, got {loss.shape}")
         vals = dict.fromkeys((f.name for f in fields(cls)), nan)
         vals.update(theta=theta, beta=beta, loss=loss)
+        if hessian is not None and stats != "none":
+            for v in (hessian.trace, hessian.top_abs, hessian.top):
+                if np.shape(v) != nan.shape:
+                    raise ValueError(f"hessian must hold arrays of shape {nan.shape}")
         if stats == "all":
-            s = sharpness(model, theta, X, y, bottom=False)
+            s = hessian if hessian is not None else sharpness(model, theta, X, y, bottom=False)
             vals.update(sharpness=s.top_abs, sharpness_max=s.top, hessian_trace=s.trace)
         elif stats == "norms":
-            vals.update(hessian_trace=np.atleast_1d(model.hessian_trace(theta, X, y)))
+            trace = hessian.trace if hessian is not None else model.hessian_trace(theta, X, y)
+            vals.update(hessian_trace=np.atleast_1d(trace))
         if stats != "none":
             vals.update(
                 l1_theta=np.abs(theta).sum(axis=-1),

@@ -16,12 +16,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from diaglin.cuda import gemm, layout, per_run
+from diaglin.cuda import gemm, layout, per_run, spectrum
 from diaglin.cuda.runtime import cuda, gpu_name
 from diaglin.driver import in_chunks
 from diaglin.kernels.stop import RUNNING
 from diaglin.models._ops import PROD, UV, WW
 from diaglin.results import GDResult, IterateStats, Trajectory
+from diaglin.spectrum import SharpnessResult
 
 #: ``path="auto"`` uses the one-thread-per-run kernel up to this n·d and the GEMMs above it
 GEMM_MIN_ND = 4096
@@ -116,11 +117,15 @@ def run_batch_cuda(
     # round differently (FMA contraction, pow), so the host computes those.
     exact = model.kind in (WW, UV, PROD)
     final_stats = IterateStats.at(model, theta, X, y, stats, loss=loss,
-                                  beta=beta if exact else None)  # fmt: skip
+                                  beta=beta if exact else None,
+                                  hessian=_device_hessian(model, dev.outputs[0], X, y, dev, stats,
+                                                          inv))  # fmt: skip
     averaged = None
     if avg_k:
         out_avg = dev.outputs[4].copy_to_host()
-        averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats)
+        averaged = IterateStats.at(model, out_avg[inv].reshape(B, P), X, y, stats,
+                                   hessian=_device_hessian(model, dev.outputs[4], X, y, dev, stats,
+                                                           inv))  # fmt: skip
     trajectory = None
     if T:
         dev.rec.copy_to_host(rec)
@@ -142,6 +147,22 @@ def run_batch_cuda(
         grad_history=grads[inv] if record_grads else None,
         config={**config, "cuda": info, "path": path, "stats": stats},
     )
+
+
+def _device_hessian(model, thetas, X, y, dev, stats: str, inv: np.ndarray):
+    """The Hessian statistics that ``stats`` asks for (the trace; with "all" also the
+    sharpness) at the iterates ``thetas`` (device, (B, K, d), kernel order), computed on the
+    GPU (``spectrum.hessian_stats``), in the caller's order; None (the host computes them)
+    for stats="none" and for P < 3, where the host's dense solver is exact and instant."""
+    if stats == "none" or thetas.shape[1] * thetas.shape[2] < 3:
+        return None
+    cu = cuda()
+    if dev.Xt is None:
+        dev.Xt = cu.to_device(np.ascontiguousarray(X.T))
+    if getattr(dev, "a_diag", None) is None:
+        dev.a_diag = cu.to_device((X * X).mean(axis=0))  # diag(XᵀX/n)
+    h = spectrum.hessian_stats(model, thetas, X, y, dev, sharpness=stats == "all")
+    return SharpnessResult(h.top_abs[inv], h.top[inv], h.bottom[inv], h.trace[inv])
 
 
 def _per_run_advance(kind, depth, dev, state, scalars, record_every, avg_k):
