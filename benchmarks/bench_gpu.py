@@ -22,6 +22,12 @@ not: the call is then its fixed costs), and the raw times of both step counts. J
 its users call it: on arguments already on the GPU, its result left there. Plus the first-call
 (compile) time, and the largest relative difference of the final losses between the engines
 that ran all T steps.
+
+Then (unless ``--no-stats``) the final statistics, issue 10's item 2: ``run_gd(...,
+backend="cuda")`` with stats "none", "norms" (+ the Hessian's trace, on the GPU) and "all" (+ the
+sharpness, by Lanczos on the GPU), and the CPU's ``diaglin.sharpness(..., bottom=False)`` of the
+same final iterates on all cores (timed on the first runs where all B would exceed the budget,
+scaled to B: marked ~), with the largest relative difference of the sharpness between the two.
 """
 
 from __future__ import annotations
@@ -89,6 +95,52 @@ def diaglin_worker(engine, B, n, d, T, repeats, budget):
         path=r.config["path"], loss=r.loss.tolist(),
         all_max_steps=bool(np.all(r.status == MAX_STEPS)), gpu=r.config.get("cuda"),
     )))  # fmt: skip
+
+
+def stats_worker(B, n, d, T, repeats, budget):
+    """The cost of the final statistics on the GPU (stats "norms" and "all" over "none") and of
+    the CPU's sharpness of the same final iterates."""
+    import diaglin
+
+    X, y, etas, w0 = workload(B, n, d)
+
+    def call(stats, runs=B):
+        return diaglin.run_gd("ww", X, y, etas[:runs], w0, eps=EPS, max_steps=T, stats=stats,
+                              backend="cuda")  # fmt: skip
+
+    t0 = time.perf_counter()
+    call("all", min(B, 64))  # compile (or load) the statistics' kernels
+    first = time.perf_counter() - t0
+    times = {}
+    for stats in ("none", "norms", "all"):
+        times[stats], r = timed(lambda s=stats: call(s), repeats, budget)
+    theta = r.theta
+    runs = min(B, 16)
+    t_cpu, cpu = timed(lambda: diaglin.sharpness("ww", theta[:runs], X, y, bottom=False), 1, 0)
+    if runs < B and t_cpu[0] * B / runs > budget:
+        runs = max(runs, min(B, int(runs * budget / (2 * t_cpu[0]))))
+    else:
+        runs = B
+    t_cpu, cpu = timed(lambda: diaglin.sharpness("ww", theta[:runs], X, y, bottom=False),
+                       repeats if runs == B else 1, budget)  # fmt: skip
+    diff = np.abs(r.sharpness[:runs] - cpu.top_abs) / np.abs(cpu.top_abs)
+    print(json.dumps(dict(
+        engine="stats", first_call_s=first, **{k: float(np.median(v)) for k, v in times.items()},
+        cpu_s=float(np.median(t_cpu)) * B / runs, cpu_runs=runs, max_rel_diff=float(diff.max()),
+        all_max_steps=bool(np.all(r.status == MAX_STEPS)),
+    )))  # fmt: skip
+
+
+def stats_row(size, r) -> str:
+    """One markdown row of the statistics' costs (seconds per call)."""
+    gpu = r["all"] - r["none"]
+    mark = "" if r["cpu_runs"] == size[0] else "~"
+    return (
+        f"| {size} | {r['none']:.3g} | {r['norms'] - r['none']:+.3g} | {gpu:+.3g} "
+        f"| {mark}{r['cpu_s']:.3g} ({r['cpu_runs']} runs timed) "
+        f"| **{r['cpu_s'] / max(gpu, 1e-9):.0f}×** | {r['max_rel_diff']:.1e} "
+        f"| {r['first_call_s']:.1f} |"
+    )
 
 
 def jax_worker(engine, B, n, d, T, repeats, budget):
@@ -167,10 +219,13 @@ def main():
     ap.add_argument("--sizes", choices=("all", "small"), default="all",
                     help="small: only the rows with d <= 100")  # fmt: skip
     ap.add_argument("--no-cpu", action="store_true", help="leave out the CPU backend")
+    ap.add_argument("--no-stats", action="store_true", help="leave out the statistics' table")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         eng, B, n, d, T, rep = a.worker[0], *map(int, a.worker[1:6])
+        if eng == "stats":
+            return stats_worker(B, n, d, T, rep, float(a.worker[6]))
         fn = jax_worker if eng == "jax" else diaglin_worker
         return fn(eng, B, n, d, T, rep, float(a.worker[6]))
     repeats = 2 if a.quick else a.repeats
@@ -209,6 +264,24 @@ def main():
     print("| (B, n, d, T) | engine | steps | times | steps | times | per step | fixed |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(raw))
+    if a.no_stats:
+        return
+    stats = []
+    for B, n, d, T in sizes:
+        try:
+            r = run_worker(script, ["stats", *map(str, (B, n, d, T, repeats)), str(budget)])
+        except RuntimeError as exc:
+            print(f"  stats at {(B, n, d, T)} failed: {str(exc)[-300:]}", file=sys.stderr)
+            continue
+        stats.append(stats_row((B, n, d, T), r))
+    print("\nFinal statistics (seconds per call; backend='cuda'): GD with stats='none', what "
+          "'norms' (the Hessian's trace) and 'all' (+ sharpness, Lanczos) add on the GPU, and "
+          "the CPU's exact sharpness of the same final iterates (all cores; ~: scaled from the "
+          "runs timed):\n")  # fmt: skip
+    print("| (B, n, d, T) | stats='none' s | + norms s | + all s (GPU) | CPU sharpness s "
+          "| CPU / GPU | max rel. diff of sharpness | first call s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(stats))
 
 
 if __name__ == "__main__":
