@@ -59,9 +59,10 @@ def hessian_stats(model, thetas, X: np.ndarray, y: np.ndarray, data, *, sharpnes
     device; host arrays (B,) in the order of ``thetas``; what is not computed is NaN.
 
     λ_min is computed only where it can be the largest in modulus (the floor above; it is NaN
-    elsewhere), as ``diaglin.spectrum.sharpness(..., bottom=False)`` does. ``data``: X, Xᵀ and
-    y on the device (attributes X, Xt, y). Runs are solved in chunks whose Krylov bases fit
-    in BASIS_SHARE of the free memory; X and y (host) serve ARPACK's rare fallback.
+    elsewhere), as ``diaglin.spectrum.sharpness(..., bottom=False)`` does. ``data``: X, Xᵀ, y
+    and diag(XᵀX/n) on the device (attributes X, Xt, y, a_diag). Runs are solved in chunks
+    whose Krylov bases fit in BASIS_SHARE of the free memory; X and y (host) serve ARPACK's
+    rare fallback.
     """
     B, K, d = thetas.shape
     P = K * d
