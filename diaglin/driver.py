@@ -18,7 +18,7 @@ from diaglin.models import DiagonalModel
 from diaglin.nets import Network
 from diaglin.nets.gd import stepper as net_stepper
 from diaglin.results import GDResult, IterateStats, Trajectory
-from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries
+from diaglin.spectrum import DENSE_MAX_P, dense_chunk_entries, lanczos_chunk_entries
 
 #: ``path="auto"`` takes the BLAS path when each thread's block of runs holds at least this
 #: much work per step, (B / threads) · n · d: below it the per-step call overhead of the BLAS
@@ -221,7 +221,7 @@ def memory_bytes(
     B·P·(6 + [K > 0]·(4 + K)) for the start, the kernel state and the statistics (K =
     average_last), the trajectory B·T·(P + 4)·3 (T = max_steps // record_every + 1), the
     gradient history B·max_steps·d, and the dense Hessian chunks of the final statistics
-    (twice: eigvalsh copies them)."""
+    (twice: eigvalsh copies them) or, above DENSE_MAX_P, the Lanczos chunk's Krylov bases."""
     B, P = int(n_runs), int(n_blocks) * int(d)
     floats = B * P * (6 + (4 + average_last if average_last else 0)) + B * (2 * d + 24)
     rows = B  # iterates whose statistics are computed at once
@@ -232,4 +232,6 @@ def memory_bytes(
         floats += B * max_steps * d
     if P <= DENSE_MAX_P:
         floats += 2 * dense_chunk_entries(rows, P)  # the Hessians and eigvalsh's copy
+    else:
+        floats += lanczos_chunk_entries(rows, P)  # the Krylov bases
     return 8 * floats + n * d * 16

@@ -20,8 +20,10 @@ from diaglin._threads import blas_threads
 from diaglin.lanczos import extreme_eigenvalues
 from diaglin.models import get_model
 
-#: Largest P for which ``method="auto"`` uses the dense solver (see benchmarks/bench_sharpness.py).
-DENSE_MAX_P = 300
+#: Largest P for which ``method="auto"`` uses the dense solver (see benchmarks/bench_sharpness.py
+#: and benchmarks/README.md: since Lanczos runs in lockstep the crossover is P ≈ 90–125 on the
+#: AMD VM; 150 leaves room for machines with faster dense eigensolvers).
+DENSE_MAX_P = 150
 #: Hessians per dense chunk (and Krylov bases per Lanczos chunk) are limited to this many float64
 #: entries (memory bound).
 _CHUNK_ENTRIES = 2**23
@@ -57,6 +59,12 @@ def hessian(model, theta, X, y) -> np.ndarray:
 def dense_chunk_entries(n_runs: int, P: int) -> int:
     """float64 entries of the largest batch of Hessians the dense solver holds at once."""
     return min(n_runs, max(1, _CHUNK_ENTRIES // (P * P))) * P * P
+
+
+def lanczos_chunk_entries(n_runs: int, P: int) -> int:
+    """float64 entries of the largest batch of Krylov bases the Lanczos solver holds at once."""
+    m = min(P, LANCZOS_MAX_ITER)
+    return min(n_runs, max(1, _CHUNK_ENTRIES // ((m + 1) * P))) * (m + 1) * P
 
 
 def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:

@@ -341,16 +341,19 @@ def test_averaged_statistics_are_those_of_the_mean_of_the_last_iterates():
 def test_memory_estimate_bounds_what_run_gd_allocates():
     import tracemalloc
 
-    ds = dl.data.sparse_regression(6, 30, 3, seed=0, nonneg=True)
-    for name, B, avg, rec in (("ww", 4000, 0, 0), ("pm", 3000, 3, 0), ("uv", 300, 0, 20)):
+    # P = 30 and 60: dense final sharpness; P = 400: Lanczos (its Krylov bases counted)
+    cases = (("ww", 4000, 0, 0, 30), ("pm", 3000, 3, 0, 30), ("uv", 300, 0, 20, 30),
+             ("ww", 300, 0, 0, 400))  # fmt: skip
+    for name, B, avg, rec, d in cases:
+        ds = dl.data.sparse_regression(6, d, 3, seed=0, nonneg=True)
         m = dl.get_model(name)
-        th0 = m.init(30, 0.1)
+        th0 = m.init(d, 0.1)
         etas = np.geomspace(1e-3, 0.05, B)
         dl.run_gd(m, ds.X, ds.y, etas[:40], th0, max_steps=5, average_last=avg, record_every=rec)
         tracemalloc.start()
         dl.run_gd(m, ds.X, ds.y, etas, th0, max_steps=400, average_last=avg, record_every=rec)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        est = driver.memory_bytes(B, 6, 30, m.n_blocks, max_steps=400, record_every=rec,
+        est = driver.memory_bytes(B, 6, d, m.n_blocks, max_steps=400, record_every=rec,
                                      average_last=avg)  # fmt: skip
         assert 0.8 * peak <= est <= 2.5 * peak, (name, est, peak)
