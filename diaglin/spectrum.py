@@ -56,15 +56,24 @@ def hessian(model, theta, X, y) -> np.ndarray:
     return get_model(model).hessian(theta, X, y)
 
 
+def _chunk_runs(entries_per_run: int) -> int:
+    """Runs per chunk of a solver that holds ``entries_per_run`` floats per run."""
+    return max(1, _CHUNK_ENTRIES // entries_per_run)
+
+
+def krylov_basis_entries(P: int) -> int:
+    """float64 entries of one run's Krylov basis (LANCZOS_MAX_ITER + 1 vectors at most)."""
+    return (min(P, LANCZOS_MAX_ITER) + 1) * P
+
+
 def dense_chunk_entries(n_runs: int, P: int) -> int:
     """float64 entries of the largest batch of Hessians the dense solver holds at once."""
-    return min(n_runs, max(1, _CHUNK_ENTRIES // (P * P))) * P * P
+    return min(n_runs, _chunk_runs(P * P)) * P * P
 
 
 def lanczos_chunk_entries(n_runs: int, P: int) -> int:
     """float64 entries of the largest batch of Krylov bases the Lanczos solver holds at once."""
-    m = min(P, LANCZOS_MAX_ITER)
-    return min(n_runs, max(1, _CHUNK_ENTRIES // ((m + 1) * P))) * (m + 1) * P
+    return min(n_runs, _chunk_runs(krylov_basis_entries(P))) * krylov_basis_entries(P)
 
 
 def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +81,7 @@ def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:
     chunks of at most _CHUNK_ENTRIES entries."""
     B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
-    step = max(1, _CHUNK_ENTRIES // (P * P))
+    step = _chunk_runs(P * P)
     for start in range(0, B, step):
         H = np.atleast_3d(model.hessian(theta[start : start + step], X, y))
         # Many small eigenproblems gain nothing from BLAS threads, and multi-threaded OpenBLAS
@@ -94,7 +103,7 @@ def _lanczos(
     B, P = theta.shape
     lo, hi = np.empty(B), np.empty(B)
     m = min(P, LANCZOS_MAX_ITER)
-    step = max(1, _CHUNK_ENTRIES // ((m + 1) * P))
+    step = _chunk_runs(krylov_basis_entries(P))
     v0 = start_vector(P)
     for start in range(0, B, step):
         sub = theta[start : start + step]

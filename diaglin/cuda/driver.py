@@ -74,6 +74,7 @@ def run_batch_cuda(
         X=cu.to_device(np.ascontiguousarray(X)), y=cu.to_device(y), etas=small[0],
         Xt=cu.to_device(np.ascontiguousarray(X.T)) if path == "blas" else None,  # GEMM only
         floor=small[1], order=cu.to_device(order),
+        a_diag=None,  # diag(XᵀX/n), made when the Hessian statistics are asked for
         rec=cu.to_device(rec) if T else cu.device_array((1, 1, 1, 1)),
         grads=cu.to_device(grads) if record_grads else cu.device_array((1, 0, 1)),
         outputs=[cu.device_array((B, K, d)), cu.device_array(B), cu.device_array(B, np.int64),
@@ -159,8 +160,8 @@ def _device_hessian(model, thetas, X, y, dev, stats: str, inv: np.ndarray):
     cu = cuda()
     if dev.Xt is None:
         dev.Xt = cu.to_device(np.ascontiguousarray(X.T))
-    if getattr(dev, "a_diag", None) is None:
-        dev.a_diag = cu.to_device((X * X).mean(axis=0))  # diag(XᵀX/n)
+    if dev.a_diag is None:
+        dev.a_diag = cu.to_device((X * X).mean(axis=0))
     h = spectrum.hessian_stats(model, thetas, X, y, dev, sharpness=stats == "all")
     return SharpnessResult(h.top_abs[inv], h.top[inv], h.bottom[inv], h.trace[inv])
 

@@ -30,7 +30,13 @@ from diaglin.cuda import gemm, runtime
 from diaglin.cuda.runtime import device_function
 from diaglin.lanczos import lockstep
 from diaglin.models._ops import d2beta_jt, dbeta_jt, n_blocks
-from diaglin.spectrum import LANCZOS_MAX_ITER, SharpnessResult, arpack_fallback, start_vector
+from diaglin.spectrum import (
+    LANCZOS_MAX_ITER,
+    SharpnessResult,
+    arpack_fallback,
+    krylov_basis_entries,
+    start_vector,
+)
 
 #: ``numba.cuda``, checked to have a GPU (or the simulator); a module global, as the simulator
 #: swaps it inside kernels
@@ -68,7 +74,7 @@ def hessian_stats(model, thetas, X: np.ndarray, y: np.ndarray, data, *, sharpnes
     P = K * d
     m = min(P, LANCZOS_MAX_ITER)
     lo, hi, trace = np.full(B, np.nan), np.full(B, np.nan), np.empty(B)
-    width = B if not sharpness else max(1, min(B, _basis_bytes() // (8 * (m + 1) * P)))
+    width = B if not sharpness else max(1, min(B, _basis_bytes() // (8 * krylov_basis_entries(P))))
     v0 = start_vector(P)
     for s in range(0, B, width):
         W = min(width, B - s)
@@ -81,9 +87,7 @@ def hessian_stats(model, thetas, X: np.ndarray, y: np.ndarray, data, *, sharpnes
         krylov = DeviceKrylov(model, theta, G, data, v0, m)
         a, b, ok = lockstep(krylov, tol=tol, lo_floor=floor)
         if not ok.all():
-            rows = np.empty((W, P))
-            for k in range(K):
-                rows[:, k * d : (k + 1) * d] = theta[k].copy_to_host().T
+            rows = model.from_tile(theta.copy_to_host())
             arpack_fallback(model, rows, X, y, a, b, ok, tol=tol)
         lo[s : s + W], hi[s : s + W] = a, b
     return SharpnessResult.of(lo, hi, trace)
