@@ -22,7 +22,7 @@ of a shrinking batch are gone and the wasted products stay below a third.
 corrupted the heap intermittently on numba 0.68 / scipy-openblas, so BLAS is called from NumPy.)
 
 The semantics — stopping rule, divergence bound, recording, averaging, gradient history — are
-those of the tile kernel's driver (``tile._drive``); ``tests/core/test_core_gd.py`` checks the
+those of the tile kernel's driver (``tile._make_drive``); ``tests/core/test_core_gd.py`` checks the
 two agree run by run. Unlike the tile kernel, a run's last bits may depend on its batch (BLAS
 chooses its blocking by matrix size).
 """

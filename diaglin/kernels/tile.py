@@ -324,181 +324,198 @@ def _run_step1(kind, depth, X, cur, prev, r, eta, i, i2):
     return acc
 
 
-@nb.njit(cache=True, inline="always")
-def _drive(
-    kind, depth, stochastic, X, y, etas, sgd, rule,
-    st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
-    record_every, rec_theta, grad_hist, avg_k,
-    out_theta, out_loss, out_steps, out_status, out_avg, w0, width,
-):  # fmt: skip
-    """The one driver loop: runs w0 .. w0+width-1 of the batch, stopping, recording, statuses.
+def _make_drive(kind: int, stochastic: bool):
+    """The one driver loop, ``drive`` (below), built for model ``kind`` and the step type.
 
-    It advances the runs still going (out_status < 0) from step ``step0`` until they stop or the
-    step counter reaches ``step_end``, then saves their state (the ``st_*`` arrays of a
-    ``GDState``) so a later call with step0 = step_end continues them exactly: a run does the
-    same floating-point operations whatever the chunking.
-
-    Full-batch GD (``stochastic`` False): step size etas[b]; the loss is the full training loss.
-    Stochastic (width 1: a tile is one run): step size and noise from the run's schedule table,
-    ``batch`` sampled rows, and the loss tested for divergence is that of the noisy batch.
-    Either way the divergence bound is diverge_factor · max(L(theta_0), loss_floor[b]) with
-    L(theta_0) the full training loss.
-
-    Read-only inputs come in tuples (CPython passes a call of more than 30 arguments as *args,
-    which numba cannot inline): sgd = (sched, keys, batch, noise_kind) and the stopping rule
-    rule = (eps, max_steps, diverge_factor, loss_floor (B,), per run in kernel order).
+    ``kind`` and ``stochastic`` are constants of the closure, so numba drops the other step's
+    code before it inlines the helpers. (As arguments of an inlined driver they were resolved
+    only after the helpers of both steps had been inlined: two thirds of the first call's
+    compilation, 69 → 22 s for the GD kernel.) The GD driver stays a function of its own,
+    called per tile by the parallel kernel; that leaves numba's parallel passes a small loop
+    body. The stochastic driver is inlined into that loop: numba compiles a parallel loop's body
+    with its array arguments marked free of aliasing, which the single-sample step needs to
+    vectorise (called, it ran ~40 % slower). The GD steps run the same, bitwise, either way.
     """
-    sched, keys, batch, noise_kind = sgd
-    eps, max_steps, diverge_factor, loss_floor = rule
-    K, d, B = st_theta.shape
-    n = X.shape[0]
-    record_grads = grad_hist.shape[1] > 0
-    w = 1 if stochastic else width  # a literal 1: the compiler sees contiguous coordinates
-    cur = np.empty((K, d, w))
-    nxt = np.empty((K, d, w))  # after a step: the previous iterate (swapped, or in place)
-    beta = np.empty((d, width))
-    r = np.empty((n, width))  # residuals of all rows (GD) or of the first ``batch`` (stochastic)
-    r2 = np.empty((n, width))  # those of the next iterate, computed during the step
-    g = np.empty((d, w))  # a step's gradient, when it is recorded
-    gj = np.empty(width)  # coordinate j's partial gradient during a GD step
-    m = batch if stochastic else 1
-    idx = np.empty((m, width), dtype=np.int64)  # the step's rows; idx2: the next step's
-    idx2 = np.empty((m, width), dtype=np.int64)
-    noise = np.empty((m, width))
-    bvec = np.empty(d)  # beta of a stochastic run's iterate
-    loss = np.empty(width)
-    loss2 = np.empty(width)
-    prev_loss = np.empty(width)
-    bound = np.empty(width)
-    eta = np.empty(width)
-    eta2 = np.empty(width)
-    run = np.empty(width, dtype=np.int64)
-    ring = np.empty((max(avg_k, 1), K, d, width))
-    live = 0
-    for b in range(w0, min(w0 + width, B)):
-        if out_status[b] >= 0:
-            continue
-        run[live] = b
-        eta[live] = etas[b]
-        prev_loss[live] = st_prev_loss[b]
-        bound[live] = st_bound[b]
-        for k in range(K):
-            for j in range(d):
-                cur[k, j, live] = st_theta[k, j, b]
-                nxt[k, j, live] = st_prev[k, j, b]
-        if avg_k > 0:
-            for q in range(avg_k):
-                for k in range(K):
-                    for j in range(d):
-                        ring[q, k, j, live] = st_ring[q, k, j, b]
-        live += 1
-    step = step0
-    if live > 0:  # the residual and loss of theta_step0; later steps compute them as they go
-        if step == 0:  # the bound is set by the full training loss at theta_0
-            _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
-            for s in range(live):
-                bound[s] = diverge_factor * max(loss[s], loss_floor[run[s]])
-        if stochastic:  # (a tile of one run)
-            _draw(sched, keys, noise_kind, run, live, step, n, batch, 1, idx, noise, eta)
-            if step == 0:
-                _run_residual(kind, depth, X, y, cur, bvec, r, loss, batch, idx, noise)
-            else:  # what the previous call's last step computed (a sum in the same order)
-                for t in range(batch):
-                    r[t, 0] = st_resid[t, run[0]]
-                _loss_of(r, loss, batch, 1)
-        elif step > 0:
-            _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
-    while live > 0 and step < step_end:
-        if record_every > 0 and step % record_every == 0:
-            slot = step // record_every
-            for s in range(live):
-                for k in range(K):
-                    for j in range(d):
-                        rec_theta[run[s], slot, k, j] = cur[k, j, s]
-        if avg_k > 0:
-            copy_runs(ring[step % avg_k], cur, live)
-        any_stop = step >= max_steps
-        for s in range(live):
-            any_stop |= (loss[s] < eps) | (not loss[s] <= bound[s])
-        s = 0
-        while any_stop and s < live:
-            L = loss[s]
-            status = stop_status(L, eps, bound[s], step, max_steps)
-            if status == RUNNING:
-                s += 1
+
+    @nb.njit(cache=True, inline="always" if stochastic else "never",
+             fastmath=_REASSOC if stochastic else False)  # fmt: skip
+    def drive(
+        depth, X, y, etas, sgd, rule,
+        st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
+        record_every, rec_theta, grad_hist, avg_k,
+        out_theta, out_loss, out_steps, out_status, out_avg, w0, width,
+    ):  # fmt: skip
+        """Runs w0 .. w0+width-1 of the batch: steps, stopping, recording, statuses.
+
+        It advances the runs still going (out_status < 0) from step ``step0`` until they stop
+        or the step counter reaches ``step_end``, then saves their state (the ``st_*`` arrays
+        of a ``GDState``) so a later call with step0 = step_end continues them exactly: a run
+        does the same floating-point operations whatever the chunking.
+
+        Full-batch GD (``stochastic`` False): step size etas[b]; the loss is the full training
+        loss. Stochastic (width 1: a tile is one run): step size and noise from the run's
+        schedule table, ``batch`` sampled rows, and the loss tested for divergence is that of
+        the noisy batch. Either way the divergence bound is diverge_factor · max(L(theta_0),
+        loss_floor[b]) with L(theta_0) the full training loss.
+
+        Read-only inputs come in tuples (CPython passes a call of more than 30 arguments as
+        *args, which numba cannot inline): sgd = (sched, keys, batch, noise_kind) and the
+        stopping rule rule = (eps, max_steps, diverge_factor, loss_floor (B,), per run in
+        kernel order).
+        """
+        sched, keys, batch, noise_kind = sgd
+        eps, max_steps, diverge_factor, loss_floor = rule
+        K, d, B = st_theta.shape
+        n = X.shape[0]
+        record_grads = grad_hist.shape[1] > 0
+        w = 1 if stochastic else width  # a literal 1: the compiler sees contiguous coordinates
+        cur = np.empty((K, d, w))
+        nxt = np.empty((K, d, w))  # after a step: the previous iterate (swapped, or in place)
+        beta = np.empty((d, width))
+        r = np.empty((n, width))  # residuals: all rows (GD) or the first ``batch`` (stochastic)
+        r2 = np.empty((n, width))  # those of the next iterate, computed during the step
+        g = np.empty((d, w))  # a step's gradient, when it is recorded
+        gj = np.empty(width)  # coordinate j's partial gradient during a GD step
+        m = batch if stochastic else 1
+        idx = np.empty((m, width), dtype=np.int64)  # the step's rows; idx2: the next step's
+        idx2 = np.empty((m, width), dtype=np.int64)
+        noise = np.empty((m, width))
+        bvec = np.empty(d)  # beta of a stochastic run's iterate
+        loss = np.empty(width)
+        loss2 = np.empty(width)
+        prev_loss = np.empty(width)
+        bound = np.empty(width)
+        eta = np.empty(width)
+        eta2 = np.empty(width)
+        run = np.empty(width, dtype=np.int64)
+        ring = np.empty((max(avg_k, 1), K, d, width))
+        live = 0
+        for b in range(w0, min(w0 + width, B)):
+            if out_status[b] >= 0:
                 continue
-            finish_run(status, L, prev_loss[s], step, cur, nxt, s, ring, s, avg_k, run[s],
-                       out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
-            # Fill the freed slot with the tile's last live run (then test slot s again).
-            last = live - 1
-            if s != last:
-                _move(cur, last, s)
-                _move(nxt, last, s)
-                for q in range(ring.shape[0]):
-                    _move(ring[q], last, s)
-                for i in range(r.shape[0]):
-                    r[i, s] = r[i, last]
-                for i in range(idx.shape[0]):
-                    idx[i, s] = idx[i, last]
-                loss[s] = loss[last]
-                prev_loss[s] = prev_loss[last]
-                bound[s] = bound[last]
-                eta[s] = eta[last]
-                run[s] = run[last]
-            live -= 1
-        if live == 0:
-            break
-        if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
-            _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, 1, idx2, noise, eta2)
-            if batch == 1:
-                i, i2 = idx[0, 0], idx2[0, 0]
-                if record_grads:  # g = r x_i, which the fused pass does not keep
-                    for j in range(d):
-                        g[j, 0] = X[i, j] * r[0, 0]
-                r2[0, 0] = _run_step1(kind, depth, X, cur, nxt, r[0, 0], eta[0], i, i2) - (
-                    y[i2] + noise[0, 0]
-                )
-                _loss_of(r2, loss2, 1, 1)
-            else:
-                _run_step(kind, depth, X, cur, nxt, r, g, eta[0], batch, idx)
-                _run_residual(kind, depth, X, y, cur, bvec, r2, loss2, batch, idx2, noise)
-        else:
-            if record_grads:
-                _grad_tile(X, r, g, live)
-            _step_tile(kind, depth, X, y, cur, nxt, r, gj, eta, live, r2, loss2)
-        if record_grads:
-            for s in range(live):
+            run[live] = b
+            eta[live] = etas[b]
+            prev_loss[live] = st_prev_loss[b]
+            bound[live] = st_bound[b]
+            for k in range(K):
                 for j in range(d):
-                    grad_hist[run[s], step, j] = g[j, s]
-        for s in range(live):
-            prev_loss[s] = loss[s]
-        if stochastic:  # stepped in place (cur new, nxt previous): copy the few scalars
-            for t in range(batch):
-                r[t, 0] = r2[t, 0]
-                idx[t, 0] = idx2[t, 0]
-            loss[0] = loss2[0]
-            eta[0] = eta2[0]
-        else:
-            cur, nxt = nxt, cur
-            r, r2 = r2, r
-            loss, loss2 = loss2, loss
-        step += 1
-    for s in range(live):  # the chunk ended: save what the next call needs
-        b = run[s]
-        st_prev_loss[b] = prev_loss[s]
-        if stochastic:
-            for t in range(batch):
-                st_resid[t, b] = r[t, s]
-        st_bound[b] = bound[s]
-        for k in range(K):
-            for j in range(d):
-                st_theta[k, j, b] = cur[k, j, s]
-                st_prev[k, j, b] = nxt[k, j, s]
-        if avg_k > 0:
-            for q in range(avg_k):
-                for k in range(K):
+                    cur[k, j, live] = st_theta[k, j, b]
+                    nxt[k, j, live] = st_prev[k, j, b]
+            if avg_k > 0:
+                for q in range(avg_k):
+                    for k in range(K):
+                        for j in range(d):
+                            ring[q, k, j, live] = st_ring[q, k, j, b]
+            live += 1
+        step = step0
+        if live > 0:  # the residual and loss of theta_step0; later steps compute them as they go
+            if step == 0:  # the bound is set by the full training loss at theta_0
+                _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
+                for s in range(live):
+                    bound[s] = diverge_factor * max(loss[s], loss_floor[run[s]])
+            if stochastic:  # (a tile of one run)
+                _draw(sched, keys, noise_kind, run, live, step, n, batch, 1, idx, noise, eta)
+                if step == 0:
+                    _run_residual(kind, depth, X, y, cur, bvec, r, loss, batch, idx, noise)
+                else:  # what the previous call's last step computed (a sum in the same order)
+                    for t in range(batch):
+                        r[t, 0] = st_resid[t, run[0]]
+                    _loss_of(r, loss, batch, 1)
+            elif step > 0:
+                _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
+        while live > 0 and step < step_end:
+            if record_every > 0 and step % record_every == 0:
+                slot = step // record_every
+                for s in range(live):
+                    for k in range(K):
+                        for j in range(d):
+                            rec_theta[run[s], slot, k, j] = cur[k, j, s]
+            if avg_k > 0:
+                copy_runs(ring[step % avg_k], cur, live)
+            any_stop = step >= max_steps
+            for s in range(live):
+                any_stop |= (loss[s] < eps) | (not loss[s] <= bound[s])
+            s = 0
+            while any_stop and s < live:
+                L = loss[s]
+                status = stop_status(L, eps, bound[s], step, max_steps)
+                if status == RUNNING:
+                    s += 1
+                    continue
+                finish_run(status, L, prev_loss[s], step, cur, nxt, s, ring, s, avg_k, run[s],
+                           out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
+                # Fill the freed slot with the tile's last live run (then test slot s again).
+                last = live - 1
+                if s != last:
+                    _move(cur, last, s)
+                    _move(nxt, last, s)
+                    for q in range(ring.shape[0]):
+                        _move(ring[q], last, s)
+                    for i in range(r.shape[0]):
+                        r[i, s] = r[i, last]
+                    for i in range(idx.shape[0]):
+                        idx[i, s] = idx[i, last]
+                    loss[s] = loss[last]
+                    prev_loss[s] = prev_loss[last]
+                    bound[s] = bound[last]
+                    eta[s] = eta[last]
+                    run[s] = run[last]
+                live -= 1
+            if live == 0:
+                break
+            if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
+                _draw(sched, keys, noise_kind, run, live, step + 1, n, batch, 1, idx2, noise, eta2)
+                if batch == 1:
+                    i, i2 = idx[0, 0], idx2[0, 0]
+                    if record_grads:  # g = r x_i, which the fused pass does not keep
+                        for j in range(d):
+                            g[j, 0] = X[i, j] * r[0, 0]
+                    r2[0, 0] = _run_step1(kind, depth, X, cur, nxt, r[0, 0], eta[0], i, i2) - (
+                        y[i2] + noise[0, 0]
+                    )
+                    _loss_of(r2, loss2, 1, 1)
+                else:
+                    _run_step(kind, depth, X, cur, nxt, r, g, eta[0], batch, idx)
+                    _run_residual(kind, depth, X, y, cur, bvec, r2, loss2, batch, idx2, noise)
+            else:
+                if record_grads:
+                    _grad_tile(X, r, g, live)
+                _step_tile(kind, depth, X, y, cur, nxt, r, gj, eta, live, r2, loss2)
+            if record_grads:
+                for s in range(live):
                     for j in range(d):
-                        st_ring[q, k, j, b] = ring[q, k, j, s]
+                        grad_hist[run[s], step, j] = g[j, s]
+            for s in range(live):
+                prev_loss[s] = loss[s]
+            if stochastic:  # stepped in place (cur new, nxt previous): copy the few scalars
+                for t in range(batch):
+                    r[t, 0] = r2[t, 0]
+                    idx[t, 0] = idx2[t, 0]
+                loss[0] = loss2[0]
+                eta[0] = eta2[0]
+            else:
+                cur, nxt = nxt, cur
+                r, r2 = r2, r
+                loss, loss2 = loss2, loss
+            step += 1
+        for s in range(live):  # the chunk ended: save what the next call needs
+            b = run[s]
+            st_prev_loss[b] = prev_loss[s]
+            if stochastic:
+                for t in range(batch):
+                    st_resid[t, b] = r[t, s]
+            st_bound[b] = bound[s]
+            for k in range(K):
+                for j in range(d):
+                    st_theta[k, j, b] = cur[k, j, s]
+                    st_prev[k, j, b] = nxt[k, j, s]
+            if avg_k > 0:
+                for q in range(avg_k):
+                    for k in range(K):
+                        for j in range(d):
+                            st_ring[q, k, j, b] = ring[q, k, j, s]
+
+    return drive
 
 
 def _make_kernel(kind: int, stochastic: bool):
@@ -514,13 +531,15 @@ def _make_kernel(kind: int, stochastic: bool):
     etas (B,); the stochastic step reads sgd = (sched (B, S, 6) (``diaglin.schedules``), keys
     (B,) uint64 (``rng.keys``), batch, noise_kind (GAUSSIAN / RADEMACHER)); the other's inputs
     are ignored; the stochastic kernel is called with width 1. rule = (eps, max_steps,
-    diverge_factor, loss_floor): see ``_drive``. Outputs
+    diverge_factor, loss_floor): see ``_make_drive``. Outputs
     are indexed by run: out_theta (B, K, d), out_loss, out_steps, out_status (B,), out_avg
     (B, K, d) when avg_k > 0. rec_theta (B, T, K, d) gets theta_k for
     k % record_every == 0 when record_every > 0; grad_hist (B, S, d) gets the gradient in beta
     space of step k (full: Xᵀ(X beta_k - y)/n; stochastic: that of the noisy batch) for k < steps
     when S > 0.
     """
+
+    drive = _make_drive(kind, stochastic)
 
     @nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)
     def gd(
@@ -532,8 +551,8 @@ def _make_kernel(kind: int, stochastic: bool):
         """Tiles of ``width`` runs spread over threads; every loop vectorised across runs."""
         B = st_theta.shape[2]
         for tile in nb.prange((B + width - 1) // width):
-            _drive(
-                kind, depth, stochastic, X, y, etas, sgd, rule,
+            drive(
+                depth, X, y, etas, sgd, rule,
                 st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
                 record_every, rec_theta, grad_hist, avg_k,
                 out_theta, out_loss, out_steps, out_status, out_avg, tile * width, width,

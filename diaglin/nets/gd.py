@@ -2,7 +2,7 @@
 forward and one backward pass as matrix products across the runs; or stochastic steps
 (mini-batch / label-noise SGD with schedules, ``diaglin.run_sgd``), each run on its own rows.
 
-It follows the tile kernel's contract (``diaglin.kernels.tile._drive``) on the same arrays: the
+It follows the tile kernel's contract (``diaglin.kernels.tile._make_drive``) on the same arrays: the
 state of a ``GDState`` in the layout (1, P, B), the same stopping rule (``kernels.stop``:
 ``stop_status``, and ``finish_run`` writing a stopped run's outputs, its last finite iterate and
 its averaged window), the same recording of θ every ``record_every`` steps. At step k the loss
@@ -108,7 +108,8 @@ def stepper(net: Network, X: np.ndarray, y: np.ndarray, etas: np.ndarray, rule: 
             outputs: tuple, sgd: tuple | None = None) -> Callable[[int, int], None]:  # fmt: skip
     """``advance(step0, step_end)`` for ``diaglin.driver.in_chunks``: moves every run still
     going (out_status = RUNNING) from step0 until it stops or reaches step_end, then saves it
-    in ``state``. Arrays are in kernel run order; rec (B, T, 1, P), outputs as ``_drive``'s.
+    in ``state``. Arrays are in kernel run order; rec (B, T, 1, P), outputs as those of
+    ``tile._make_drive``.
     Full-batch GD with step sizes ``etas``, or stochastic steps when ``sgd`` = (schedule table,
     keys, batch, noise kind) as ``run_sgd`` passes it to the kernels (etas then unused); the
     divergence bound is set by the full training loss at step 0 either way."""
