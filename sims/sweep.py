@@ -140,7 +140,7 @@ class _CompileNotice:
                     self.said = True
                     self.say(
                         "compiling the Numba kernels (first use in this environment, "
-                        "about a minute on 2 cores; later runs load them from the cache)"
+                        "30-80 s on 2 cores; later runs load them from the cache)"
                     )
 
             def on_end(inner, _event):  # noqa: N805

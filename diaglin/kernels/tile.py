@@ -29,6 +29,7 @@ same for a run alone, in any batch, with any thread count and chunking (tested).
 
 from __future__ import annotations
 
+import types
 from typing import NamedTuple
 
 import numba as nb
@@ -522,7 +523,7 @@ def _make_kernel(kind: int, stochastic: bool):
     """The GD (or, if ``stochastic``, the mini-batch / label-noise) kernel specialised to one
     model. ``kind`` and ``stochastic`` are compile-time constants here, so the model's formulas
     inline into the loops and vectorise (a run-time switch costs ~20%) and the other step's
-    code is dropped. Numba caches each closure separately (keyed by its closure values).
+    code is dropped (``_make_drive``). Numba caches each kernel under its own name.
 
     Contract: ``st_*`` are the arrays of a ``GDState`` (tile layout; passed one by one: numba's
     parallel lowering loses writes made through a tuple's arrays); runs with out_status ==
@@ -539,26 +540,34 @@ def _make_kernel(kind: int, stochastic: bool):
     when S > 0.
     """
 
-    drive = _make_drive(kind, stochastic)
+    # The kernel finds its driver as a global of its own namespace, not in a closure: a
+    # dispatcher in a closure enters numba's cache key with a new random id in every process
+    # (the kernel would never load from the cache). Its qualified name keeps each (model, step
+    # type) in a cache entry of its own.
+    kernel = types.FunctionType(
+        _tiles.__code__, {**globals(), "drive": _make_drive(kind, stochastic)}
+    )
+    kernel.__qualname__ = f"gd_kernel_{kind}_{'sgd' if stochastic else 'gd'}"
+    kernel.__doc__ = _tiles.__doc__
+    return nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)(kernel)
 
-    @nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)
-    def gd(
-        depth, X, y, etas, sgd, rule,
-        st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
-        record_every, rec_theta, grad_hist, avg_k,
-        out_theta, out_loss, out_steps, out_status, out_avg, width,
-    ):  # fmt: skip
-        """Tiles of ``width`` runs spread over threads; every loop vectorised across runs."""
-        B = st_theta.shape[2]
-        for tile in nb.prange((B + width - 1) // width):
-            drive(
-                depth, X, y, etas, sgd, rule,
-                st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
-                record_every, rec_theta, grad_hist, avg_k,
-                out_theta, out_loss, out_steps, out_status, out_avg, tile * width, width,
-            )  # fmt: skip
 
-    return gd
+def _tiles(
+    depth, X, y, etas, sgd, rule,
+    st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
+    record_every, rec_theta, grad_hist, avg_k,
+    out_theta, out_loss, out_steps, out_status, out_avg, width,
+):  # fmt: skip
+    """Tiles of ``width`` runs spread over threads; every loop vectorised across runs. (The
+    body of every kernel of ``_make_kernel``, which supplies ``drive``.)"""
+    B = st_theta.shape[2]
+    for tile in nb.prange((B + width - 1) // width):
+        drive(  # noqa: F821 (a global of the kernel's namespace)
+            depth, X, y, etas, sgd, rule,
+            st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
+            record_every, rec_theta, grad_hist, avg_k,
+            out_theta, out_loss, out_steps, out_status, out_avg, tile * width, width,
+        )  # fmt: skip
 
 
 _KERNELS: dict[tuple[int, bool], object] = {}

@@ -1,6 +1,9 @@
 """Batched GD: agreement with gradient flow and with a hand-written loop (stop and divergence
 steps, compaction, both paths), statuses, recording, averaging, chunked kernel calls."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -357,3 +360,31 @@ def test_memory_estimate_bounds_what_run_gd_allocates():
         est = driver.memory_bytes(B, 6, d, m.n_blocks, max_steps=400, record_every=rec,
                                      average_last=avg)  # fmt: skip
         assert 0.8 * peak <= est <= 2.5 * peak, (name, est, peak)
+
+
+_CACHED_CALL = """
+import diaglin as dl
+from diaglin.kernels.tile import gd_kernel
+from diaglin.models._ops import WW
+ds = dl.data.sparse_regression(1, 5, 1, seed=0)
+m = dl.get_model("ww")
+dl.run_gd(m, ds.X, ds.y, [0.01, 0.02], m.init(5, 0.1), max_steps=5, stats="none", path="tile")
+kernel = gd_kernel(WW)
+for disp in (kernel, kernel.py_func.__globals__["drive"]):
+    print(sum(disp.stats.cache_hits.values()), sum(disp.stats.cache_misses.values()))
+"""
+
+
+def test_a_second_process_loads_the_tile_kernel_from_numbas_cache():
+    """Numba's cache key must not change between processes (it would if, e.g., the kernel held
+    a dispatcher in its closure): after one process has run the kernel (compiled or loaded),
+    the next loads the kernel (its driver's code inside) and compiles nothing."""
+
+    def hits_and_misses():
+        out = subprocess.run([sys.executable, "-c", _CACHED_CALL], capture_output=True,
+                             text=True, check=True, timeout=600).stdout  # fmt: skip
+        return [tuple(map(int, line.split())) for line in out.split("\n") if line.strip()]
+
+    hits_and_misses()  # the cache dir is the session's (conftest): this may compile
+    (kernel_hits, kernel_misses), (_, driver_misses) = hits_and_misses()
+    assert (kernel_hits, kernel_misses, driver_misses) == (1, 0, 0)
