@@ -66,14 +66,19 @@ def krylov_basis_entries(P: int) -> int:
     return (min(P, LANCZOS_MAX_ITER) + 1) * P
 
 
+def _chunk_entries(n_runs: int, entries_per_run: int) -> int:
+    """float64 entries of the largest chunk of n_runs runs such a solver holds at once."""
+    return min(n_runs, _chunk_runs(entries_per_run)) * entries_per_run
+
+
 def dense_chunk_entries(n_runs: int, P: int) -> int:
     """float64 entries of the largest batch of Hessians the dense solver holds at once."""
-    return min(n_runs, _chunk_runs(P * P)) * P * P
+    return _chunk_entries(n_runs, P * P)
 
 
 def lanczos_chunk_entries(n_runs: int, P: int) -> int:
     """float64 entries of the largest batch of Krylov bases the Lanczos solver holds at once."""
-    return min(n_runs, _chunk_runs(krylov_basis_entries(P))) * krylov_basis_entries(P)
+    return _chunk_entries(n_runs, krylov_basis_entries(P))
 
 
 def _dense(model, theta: np.ndarray, X, y) -> tuple[np.ndarray, np.ndarray]:

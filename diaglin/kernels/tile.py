@@ -81,12 +81,13 @@ class GDState(NamedTuple):
                    np.empty((batch, B)))  # fmt: skip
 
 
-@nb.njit(cache=True)
-def _move(a, src, dst):
-    """a[..., dst] = a[..., src] for a (K, d, W) array."""
-    for k in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[k, j, dst] = a[k, j, src]
+@nb.njit(cache=True, inline="always")
+def _copy_run(dst, dst_col, src, src_col):
+    """dst[:, :, dst_col] = src[:, :, src_col] for (K, d, ·) arrays (tile layout: the run
+    index last), e.g. a run moved within a tile or between the tile and the saved state."""
+    for k in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[k, j, dst_col] = src[k, j, src_col]
 
 
 @nb.njit(cache=True, inline="always")
@@ -398,15 +399,10 @@ def _make_drive(kind: int, stochastic: bool):
             eta[live] = etas[b]
             prev_loss[live] = st_prev_loss[b]
             bound[live] = st_bound[b]
-            for k in range(K):
-                for j in range(d):
-                    cur[k, j, live] = st_theta[k, j, b]
-                    nxt[k, j, live] = st_prev[k, j, b]
-            if avg_k > 0:
-                for q in range(avg_k):
-                    for k in range(K):
-                        for j in range(d):
-                            ring[q, k, j, live] = st_ring[q, k, j, b]
+            _copy_run(cur, live, st_theta, b)
+            _copy_run(nxt, live, st_prev, b)
+            for q in range(avg_k):
+                _copy_run(ring[q], live, st_ring[q], b)
             live += 1
         step = step0
         if live > 0:  # the residual and loss of theta_step0; later steps compute them as they go
@@ -448,10 +444,10 @@ def _make_drive(kind: int, stochastic: bool):
                 # Fill the freed slot with the tile's last live run (then test slot s again).
                 last = live - 1
                 if s != last:
-                    _move(cur, last, s)
-                    _move(nxt, last, s)
+                    _copy_run(cur, s, cur, last)
+                    _copy_run(nxt, s, nxt, last)
                     for q in range(ring.shape[0]):
-                        _move(ring[q], last, s)
+                        _copy_run(ring[q], s, ring[q], last)
                     for i in range(r.shape[0]):
                         r[i, s] = r[i, last]
                     for i in range(idx.shape[0]):
@@ -506,15 +502,10 @@ def _make_drive(kind: int, stochastic: bool):
                 for t in range(batch):
                     st_resid[t, b] = r[t, s]
             st_bound[b] = bound[s]
-            for k in range(K):
-                for j in range(d):
-                    st_theta[k, j, b] = cur[k, j, s]
-                    st_prev[k, j, b] = nxt[k, j, s]
-            if avg_k > 0:
-                for q in range(avg_k):
-                    for k in range(K):
-                        for j in range(d):
-                            st_ring[q, k, j, b] = ring[q, k, j, s]
+            _copy_run(st_theta, b, cur, s)
+            _copy_run(st_prev, b, nxt, s)
+            for q in range(avg_k):
+                _copy_run(st_ring[q], b, ring[q], s)
 
     return drive
 
