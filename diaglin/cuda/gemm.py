@@ -20,8 +20,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import float64
 
+from diaglin._names import MODEL_NAMES
 from diaglin.cuda import runtime
 from diaglin.cuda.runtime import cupy_or_none, device_function, simulated
+from diaglin.kernels.specialise import jit_specialised
 from diaglin.kernels.stop import finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt
 
@@ -130,7 +132,7 @@ def product(A, B, C) -> Callable[[], None]:
 def matmul_kernel(tpb: int):
     """C = A @ B, tiles of tpb×tpb entries of A and B staged through shared memory."""
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, f"tpb{tpb}")
     def kernel(A, B, C):
         sa = cuda.shared.array((tpb, tpb), float64)
         sb = cuda.shared.array((tpb, tpb), float64)
@@ -163,15 +165,16 @@ def gemm_kernels(kind: int, depth: int, groups: int = 1):
     stop = device_function(stop_status)
     finish = device_function(finish_run)
     cols = STOP_COLUMNS
+    tag = f"{MODEL_NAMES[kind]}_D{depth}_g{groups}"
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def beta_kernel(theta, out):
         """out[j, w] = beta_j(theta[:, :, w]); grid (W, d)."""
         w, j = cuda.grid(2)
         if w < theta.shape[2] and j < theta.shape[1]:
             out[j, w] = beta(kind, depth, theta, j, w)
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def stop_kernel(R, y, rows, theta, prev, prev_loss, bound, ring, eps, max_steps,
                     diverge_factor, floor, step, record_every, rec_theta, avg_k,
                     out_theta, out_loss, out_steps, out_status, out_avg):  # fmt: skip
@@ -220,7 +223,7 @@ def gemm_kernels(kind: int, depth: int, groups: int = 1):
         finish(status, loss, prev_loss[w], step, theta, prev, w, ring, w, avg_k, b, out_theta,
                out_loss, out_steps, out_status, out_avg)  # fmt: skip
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def update_kernel(G, rows, theta, new_theta, beta_out, ring, etas, n, step, record_every,
                       rec_theta, avg_k, grad_hist, out_status):  # fmt: skip
         """One thread per (column w, coordinate j) of a running run: g = G[j, w] / n,

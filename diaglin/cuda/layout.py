@@ -15,8 +15,10 @@ import math
 
 from numba import float64
 
+from diaglin._names import MODEL_NAMES
 from diaglin.cuda import runtime
 from diaglin.cuda.runtime import device_function
+from diaglin.kernels.specialise import jit_specialised
 from diaglin.kernels.stop import RUNNING
 from diaglin.models._ops import beta_jt, n_blocks
 
@@ -63,7 +65,7 @@ def final_kernel(kind: int, depth: int):
     K = n_blocks.py_func(kind, depth)
     beta = device_function(beta_jt)
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, f"{MODEL_NAMES[kind]}_D{depth}")
     def kernel(out_theta, order, theta, beta_out):
         q = cuda.grid(1)
         B, _, d = out_theta.shape

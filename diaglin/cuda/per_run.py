@@ -22,8 +22,10 @@ from typing import NamedTuple
 
 from numba import float64
 
+from diaglin._names import MODEL_NAMES
 from diaglin.cuda import runtime
 from diaglin.cuda.runtime import device_function
+from diaglin.kernels.specialise import jit_specialised
 from diaglin.kernels.stop import finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 
@@ -67,15 +69,16 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
     dbeta = device_function(dbeta_jt)
     stop = device_function(stop_status)
     finish = device_function(finish_run)
+    tag = f"{MODEL_NAMES[kind]}_D{depth}_n{n}_d{d}"
 
-    @cuda.jit(device=True)
+    @jit_specialised(cuda.jit, tag, device=True)
     def loss_of(r):
         acc = 0.0
         for i in range(n):
             acc += r[i] * r[i]
         return acc * inv_2n
 
-    @cuda.jit(device=True)
+    @jit_specialised(cuda.jit, tag, device=True)
     def residual(X, y, th, r):
         """r = X beta(th) - y (sums in increasing j, as in the fused step); returns the loss."""
         for i in range(n):
@@ -86,7 +89,7 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
                 r[i] += X[i, j] * bj
         return loss_of(r)
 
-    @cuda.jit(device=True)
+    @jit_specialised(cuda.jit, tag, device=True)
     def visit(X, y, b, eta, cur, nxt, r, r2, step, loss, prev_loss, rule, ring, avg_k,
               record_every, rec_theta, grad_hist, out_theta, out_loss, out_steps,
               out_status, out_avg):  # fmt: skip
@@ -128,7 +131,7 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
                 r2[i] += X[i, j] * bj
         return -1, loss_of(r2)
 
-    @cuda.jit(device=True)
+    @jit_specialised(cuda.jit, tag, device=True)
     def save(b, cur, nxt, r, loss, prev_loss, st_theta, st_prev, st_resid, st_loss,
              st_prev_loss):  # fmt: skip
         for k in range(K):
@@ -140,7 +143,7 @@ def per_run_kernel(kind: int, depth: int, n: int, d: int):
         st_loss[b] = loss
         st_prev_loss[b] = prev_loss
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def kernel(X, y, etas, eps, max_steps, diverge_factor, floor, st_theta, st_prev,
                st_prev_loss, st_resid, st_loss, st_bound, ring, avg_k, step0, step_end,
                record_every, rec_theta, grad_hist, out_theta, out_loss, out_steps, out_status,

@@ -26,8 +26,10 @@ import math
 import numpy as np
 from numba import float64
 
+from diaglin._names import MODEL_NAMES
 from diaglin.cuda import gemm, runtime
 from diaglin.cuda.runtime import device_function
+from diaglin.kernels.specialise import jit_specialised
 from diaglin.lanczos import lockstep
 from diaglin.models._ops import d2beta_jt, dbeta_jt, n_blocks
 from diaglin.spectrum import (
@@ -201,8 +203,9 @@ def _model_kernels(kind: int, depth: int):
     K = n_blocks.py_func(kind, depth)
     dbeta = device_function(dbeta_jt)
     d2beta = device_function(d2beta_jt)
+    tag = f"{MODEL_NAMES[kind]}_D{depth}"
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def curvature_kernel(theta, G, a_diag, inv_n, out):
         """out[0, w] = tr H and out[1, w] = the floor of column w (one thread per column;
         the trace's terms summed in the order of ``_numerics.trace_batch``)."""
@@ -226,7 +229,7 @@ def _model_kernels(kind: int, depth: int):
         out[0, w] = tr
         out[1, w] = low
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def jv_kernel(theta, V, active, U):
         """U[j, w] = Σ_k J_kj V[k·d + j, w] (the tangent of β along v); grid (W, d)."""
         w, j = cuda.grid(2)
@@ -238,7 +241,7 @@ def _model_kernels(kind: int, depth: int):
             acc += dbeta(kind, depth, theta, k, j, w) * V[k * d + j, w]
         U[j, w] = acc
 
-    @cuda.jit
+    @jit_specialised(cuda.jit, tag)
     def hvp_kernel(theta, V, A, G, inv_n, active, out):
         """out[k·d + j, w] = J_kj A[j, w]/n + g_j Σ_l ∂²β_j/∂θ_kj∂θ_lj V[l·d + j, w], with
         A = XᵀX U (U from ``jv_kernel``) and g = G/n; grid (W, d)."""

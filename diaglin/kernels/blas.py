@@ -35,7 +35,9 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 import numba as nb
 import numpy as np
 
+from diaglin._names import MODEL_NAMES
 from diaglin._threads import blas_threads, thread_pool
+from diaglin.kernels.specialise import jit_specialised
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
 from diaglin.kernels.tile import copy_runs
 from diaglin.models import _numerics as nm
@@ -51,61 +53,63 @@ MIN_BLOCK = 16
 MAX_BLOCK_BYTES = 2 << 20
 
 
-def _make_kernels(kind: int):
-    """``(check, update)`` specialised to model ``kind`` (a compile-time constant, so the
-    model's formulas inline and vectorise across runs, as in ``tile._make_kernel``)."""
-
-    @nb.njit(nogil=True, cache=True)
-    def check(depth, y, R, loss, step, rule, bound, prev_loss, eta, alive, run, cur, prev,
-              record_every, rec_theta, ring, avg_k, out_theta, out_loss, out_steps, out_status,
-              out_avg):  # fmt: skip
-        """R ← R − y and L = |r|²/(2n) per column; then, per live column s: the divergence
-        bound (step 0), recording, the ring of the last avg_k iterates, and the stopping rule
-        (a stopped run is written out, its column zeroed and marked idle). Returns the number
-        of live columns."""
-        eps, max_steps, diverge_factor, loss_floor = rule
-        n, W = R.shape
-        K, d = cur.shape[0], cur.shape[1]
+@nb.njit(nogil=True, cache=True)
+def check(depth, y, R, loss, step, rule, bound, prev_loss, eta, alive, run, cur, prev,
+          record_every, rec_theta, ring, avg_k, out_theta, out_loss, out_steps, out_status,
+          out_avg):  # fmt: skip
+    """R ← R − y and L = |r|²/(2n) per column; then, per live column s: the divergence
+    bound (step 0), recording, the ring of the last avg_k iterates, and the stopping rule
+    (a stopped run is written out, its column zeroed and marked idle). Returns the number
+    of live columns."""
+    eps, max_steps, diverge_factor, loss_floor = rule
+    n, W = R.shape
+    K, d = cur.shape[0], cur.shape[1]
+    for s in range(W):
+        loss[s] = 0.0
+    for i in range(n):
         for s in range(W):
-            loss[s] = 0.0
-        for i in range(n):
-            for s in range(W):
-                r = R[i, s] - y[i]
-                R[i, s] = r
-                loss[s] += r * r
-        for s in range(W):
-            loss[s] /= 2.0 * n
-        if avg_k > 0:
-            copy_runs(ring[step % avg_k], cur, W)
-        record = record_every > 0 and step % record_every == 0
-        live = 0
-        for s in range(W):
-            if not alive[s]:
-                continue
-            L = loss[s]
-            if step == 0:
-                bound[s] = diverge_factor * max(L, loss_floor[run[s]])
-            if record:
-                for k in range(K):
-                    for j in range(d):
-                        rec_theta[run[s], step // record_every, k, j] = cur[k, j, s]
-            status = stop_status(L, eps, bound[s], step, max_steps)
-            if status == RUNNING:
-                prev_loss[s] = L
-                live += 1
-                continue
-            finish_run(status, L, prev_loss[s], step, cur, prev, s, ring, s, avg_k, run[s],
-                       out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
-            alive[s] = False
-            eta[s] = 0.0
-            for i in range(n):
-                R[i, s] = 0.0
+            r = R[i, s] - y[i]
+            R[i, s] = r
+            loss[s] += r * r
+    for s in range(W):
+        loss[s] /= 2.0 * n
+    if avg_k > 0:
+        copy_runs(ring[step % avg_k], cur, W)
+    record = record_every > 0 and step % record_every == 0
+    live = 0
+    for s in range(W):
+        if not alive[s]:
+            continue
+        L = loss[s]
+        if step == 0:
+            bound[s] = diverge_factor * max(L, loss_floor[run[s]])
+        if record:
             for k in range(K):
                 for j in range(d):
-                    cur[k, j, s] = 0.0
-        return live
+                    rec_theta[run[s], step // record_every, k, j] = cur[k, j, s]
+        status = stop_status(L, eps, bound[s], step, max_steps)
+        if status == RUNNING:
+            prev_loss[s] = L
+            live += 1
+            continue
+        finish_run(status, L, prev_loss[s], step, cur, prev, s, ring, s, avg_k, run[s],
+                   out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
+        alive[s] = False
+        eta[s] = 0.0
+        for i in range(n):
+            R[i, s] = 0.0
+        for k in range(K):
+            for j in range(d):
+                cur[k, j, s] = 0.0
+    return live
 
-    @nb.njit(nogil=True, cache=True)
+
+def _update_kernel(kind: int):
+    """``update`` specialised to model ``kind`` (a compile-time constant, so the model's
+    formulas inline and vectorise across runs, as in ``tile._make_kernel``), named for it
+    (``update__uv``: ``specialise``)."""
+
+    @jit_specialised(nb.njit, MODEL_NAMES[kind], nogil=True, cache=True)
     def update(depth, cur, nxt, g, eta, beta):
         """nxt = cur − eta · (d beta/dθ)(cur) ⊙ g and beta = beta(nxt), in one pass."""
         K = n_blocks(kind, depth)
@@ -118,15 +122,16 @@ def _make_kernels(kind: int):
             for s in range(W):
                 beta[j, s] = beta_jt(kind, depth, nxt, j, s)
 
-    return check, update
+    return update
 
 
 _KERNELS: dict[int, tuple] = {}
 
 
 def _kernels(kind: int) -> tuple:
+    """``(check, update)`` for model ``kind`` (``check`` is the same code for every model)."""
     if kind not in _KERNELS:
-        _KERNELS[kind] = _make_kernels(kind)
+        _KERNELS[kind] = check, _update_kernel(kind)
     return _KERNELS[kind]
 
 

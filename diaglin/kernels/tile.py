@@ -29,13 +29,14 @@ same for a run alone, in any batch, with any thread count and chunking (tested).
 
 from __future__ import annotations
 
-import types
 from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
+from diaglin._names import MODEL_NAMES
 from diaglin.kernels import rng
+from diaglin.kernels.specialise import jit_specialised, specialised
 from diaglin.kernels.stop import RUNNING, finish_run, stop_status
 from diaglin.models._ops import beta_jt, dbeta_jt, n_blocks
 from diaglin.schedules import COSINE, END, ETA0, ETA1, FOREVER, LINEAR, NOISE, SHAPE, START
@@ -326,8 +327,14 @@ def _run_step1(kind, depth, X, cur, prev, r, eta, i, i2):
     return acc
 
 
+def _step_tag(kind: int, stochastic: bool) -> str:
+    """The name part of a (model, step type) specialisation, e.g. "gd_uv" (``specialise``)."""
+    return f"{'sgd' if stochastic else 'gd'}_{MODEL_NAMES[kind]}"
+
+
 def _make_drive(kind: int, stochastic: bool):
-    """The one driver loop, ``drive`` (below), built for model ``kind`` and the step type.
+    """The one driver loop, ``drive`` (below), built for model ``kind`` and the step type, and
+    named for both (``drive__gd_uv``: see ``specialise`` for why the name must say them).
 
     ``kind`` and ``stochastic`` are constants of the closure, so numba drops the other step's
     code before it inlines the helpers. (As arguments of an inlined driver they were resolved
@@ -339,8 +346,9 @@ def _make_drive(kind: int, stochastic: bool):
     vectorise (called, it ran ~40 % slower). The GD steps run the same, bitwise, either way.
     """
 
-    @nb.njit(cache=True, inline="always" if stochastic else "never",
-             fastmath=_REASSOC if stochastic else False)  # fmt: skip
+    @jit_specialised(nb.njit, _step_tag(kind, stochastic), cache=True,
+                     inline="always" if stochastic else "never",
+                     fastmath=_REASSOC if stochastic else False)  # fmt: skip
     def drive(
         depth, X, y, etas, sgd, rule,
         st_theta, st_prev, st_prev_loss, st_bound, st_ring, st_resid, step0, step_end,
@@ -533,13 +541,9 @@ def _make_kernel(kind: int, stochastic: bool):
 
     # The kernel finds its driver as a global of its own namespace, not in a closure: a
     # dispatcher in a closure enters numba's cache key with a new random id in every process
-    # (the kernel would never load from the cache). Its qualified name keeps each (model, step
-    # type) in a cache entry of its own.
-    kernel = types.FunctionType(
-        _tiles.__code__, {**globals(), "drive": _make_drive(kind, stochastic)}
-    )
-    kernel.__qualname__ = f"gd_kernel_{kind}_{'sgd' if stochastic else 'gd'}"
-    kernel.__doc__ = _tiles.__doc__
+    # (the kernel would never load from the cache). Its name (``_tiles__gd_uv``) keeps each
+    # (model, step type) in a cache entry and a symbol of its own.
+    kernel = specialised(_tiles, _step_tag(kind, stochastic), drive=_make_drive(kind, stochastic))
     return nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)(kernel)
 
 
