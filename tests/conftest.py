@@ -10,6 +10,10 @@ into (``diaglin/models/_ops.py`` is inlined into every kernel). So that an edit 
 ``diaglin`` can never be tested against stale machine code, the test session uses a cache
 directory named after a hash of all of diaglin's sources (set before numba is imported).
 
+``--require-cached-kernels`` (the warm-cache pass of ``.ci/run``) fails the session if any of
+diaglin's cached Numba functions was compiled rather than loaded from that cache: run after the
+suite, it checks kernels written by both xdist workers, loaded together into one process.
+
 The GPU backend's tests run under numba's CUDA simulator unless NUMBA_ENABLE_CUDASIM is set:
 CI has no GPU. On a machine with one, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest tests/cuda``
 runs the same tests on the GPU.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from hypothesis import settings
@@ -47,3 +52,52 @@ def pytest_collection_finish(session):
     """An empty collection is an error, not a pass (pytest would only exit with code 5)."""
     if not session.items:
         raise RuntimeError("no tests collected: check testpaths and the test file names")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--require-cached-kernels", action="store_true",
+        help="fail unless every diaglin Numba function used was loaded from numba's cache "
+        "(none compiled): the warm-cache pass of .ci/run",
+    )  # fmt: skip
+
+
+def _diaglin_dispatchers():
+    """Every cached Numba dispatcher of the loaded diaglin modules, the kernels built by the
+    factories included: {"module.qualname": dispatcher}."""
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    from diaglin.kernels import blas, tile
+
+    found = {}
+    candidates = [v for name, mod in list(sys.modules.items()) if name.startswith("diaglin.")
+                  for v in vars(mod).values()]  # fmt: skip
+    candidates += [f for pair in blas._KERNELS.values() for f in pair]
+    for k in tile._KERNELS.values():
+        candidates += [k, k.py_func.__globals__["drive"]]
+    for v in candidates:
+        if isinstance(v, CPUDispatcher) and not isinstance(v._cache, NullCache):
+            found[f"{v.py_func.__module__}.{v.py_func.__qualname__}"] = v
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not session.config.getoption("--require-cached-kernels") or exitstatus != 0:
+        return
+    dispatchers = _diaglin_dispatchers()
+    compiled = sorted(k for k, v in dispatchers.items() if sum(v.stats.cache_misses.values()))
+    loaded = sum(sum(v.stats.cache_hits.values()) for v in dispatchers.values())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if compiled or not loaded:
+        reporter.write_line(
+            f"--require-cached-kernels: {loaded} loaded from numba's cache; "
+            f"compiled instead: {', '.join(compiled) or 'none'}",
+            red=True,
+        )
+        session.exitstatus = 1
+    else:
+        reporter.write_line(
+            f"--require-cached-kernels: {loaded} compiled functions loaded "
+            "from numba's cache, none compiled"
+        )

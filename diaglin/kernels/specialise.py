@@ -111,8 +111,9 @@ def jit_specialised(
     ``@jit_specialised(cuda.jit, f"{model}_D{depth}", device=True)``."""
 
     def decorate(func: types.FunctionType) -> object:
-        fn = specialised(func, tag)
-        return jit(**options)(fn) if options else jit(fn)
+        if options:
+            return jit(**options)(specialised(func, tag))
+        return jit(specialised(func, tag))
 
     return decorate
 

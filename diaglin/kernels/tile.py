@@ -543,8 +543,10 @@ def _make_kernel(kind: int, stochastic: bool):
     # dispatcher in a closure enters numba's cache key with a new random id in every process
     # (the kernel would never load from the cache). Its name (``_tiles__gd_uv``) keeps each
     # (model, step type) in a cache entry and a symbol of its own.
-    kernel = specialised(_tiles, _step_tag(kind, stochastic), drive=_make_drive(kind, stochastic))
-    return nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)(kernel)
+    drive = _make_drive(kind, stochastic)
+    return nb.njit(parallel=True, cache=True, fastmath=_REASSOC if stochastic else False)(
+        specialised(_tiles, _step_tag(kind, stochastic), drive=drive)
+    )
 
 
 def _tiles(

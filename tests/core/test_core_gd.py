@@ -109,6 +109,7 @@ def _contract_batch():
     return m, ds.X, ds.y, etas, th0
 
 
+@pytest.mark.warm_cache
 @pytest.mark.parametrize("path", ["tile", "blas"])
 def test_every_run_matches_the_reference_loop(path):
     m, X, y, etas, th0 = _contract_batch()
@@ -124,6 +125,26 @@ def test_every_run_matches_the_reference_loop(path):
     # every max_steps run stopped on the same step; the simultaneous stops kept their own theta
     stuck = r.status == Status.MAX_STEPS
     assert stuck.sum() >= 20 and np.all(r.steps[stuck] == max_steps)
+
+
+@pytest.mark.warm_cache
+@pytest.mark.parametrize("path", ["tile", "blas"])
+@pytest.mark.parametrize("name", dl.MODEL_NAMES)
+def test_every_model_matches_the_reference_loop(name, path):
+    """Each model's kernel runs that model's formulas (a kernel loaded from numba's cache ran
+    another model's driver once: issue 26); ``.ci/run`` repeats this on the warm cache."""
+    depth = 3
+    m = dl.get_model(name, **({"depth": depth} if name in ("prod", "power") else {}))
+    ds = dl.data.sparse_regression(3, 5, 1, seed=3, nonneg=name in ("ww", "power"))
+    th0 = m.init(5, 0.5)
+    etas = np.array([0.02, 0.1, 0.3, 1e-4, 50.0])
+    eps, max_steps = 1e-8, 1500
+    r = dl.run_gd(m, ds.X, ds.y, etas, th0, eps=eps, max_steps=max_steps, path=path, stats="none")
+    for b, eta in enumerate(etas):
+        ref = gd_reference(name, ds.X, ds.y, eta, th0, eps=eps, max_steps=max_steps, depth=depth)
+        assert (r.status[b], r.steps[b]) == (ref.status, ref.steps), (b, r.status, r.steps)
+        np.testing.assert_allclose(r.theta[b], ref.theta, rtol=1e-9, atol=1e-12, err_msg=str(b))
+    assert {Status.CONVERGED, Status.DIVERGED, Status.MAX_STEPS} <= set(r.status.tolist())
 
 
 @pytest.mark.parametrize("path", ["tile", "blas"])

@@ -97,6 +97,7 @@ def _problem(seed=3, n=6, d=8):
     return ds.X, ds.y
 
 
+@pytest.mark.warm_cache
 @settings(deadline=None, max_examples=12)
 @given(
     seed=st.integers(0, 10_000),

@@ -60,6 +60,7 @@ def _compare(gpu, cpu):
         _close(gpu.grad_history, cpu.grad_history, "gradient history")
 
 
+@pytest.mark.warm_cache
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name,kw", MODELS, ids=[m for m, _ in MODELS])
 def test_cuda_matches_cpu_on_every_model(name, kw, path):

@@ -63,21 +63,29 @@ def test_versions_name_the_source_and_what_computes_the_numbers():
     assert len(v["source"]) == 16 and "absent" not in (v["numba"], v["llvmlite"])
 
 
-def test_an_edit_to_the_source_changes_the_source_hash(tmp_path, monkeypatch):
+@pytest.mark.parametrize("edited", ["diaglin/kernels/tile.py", "diaglin/kernels/specialise.py",
+                                    "sims/cache.py", "sims/__init__.py"])  # fmt: skip
+def test_an_edit_to_the_source_changes_every_cache_key(tmp_path, monkeypatch, edited):
+    """An edit anywhere in diaglin or sims (e.g. a kernel fix: results of the version before
+    it are never served after it) changes the source hash, and with it every point's key."""
     root = tmp_path / "tree"
     for pkg in sims.provenance.SOURCE_PACKAGES:
         shutil.copytree(sims.provenance._ROOT / pkg, root / pkg,
                         ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     monkeypatch.setattr(sims.provenance, "_ROOT", root)
-    sims.provenance.source_hash.cache_clear()
+    cfg = SweepConfig(n_etas=3)
+    keys = []
     try:
-        same = sims.provenance.source_hash()
-        kernel = root / "diaglin" / "kernels" / "tile.py"
-        kernel.write_text(kernel.read_text() + "\n# an edit\n")
-        sims.provenance.source_hash.cache_clear()
-        assert sims.provenance.source_hash() != same
+        for _ in range(2):
+            sims.provenance.source_hash.cache_clear()
+            versions.cache_clear()
+            keys.append((versions()["source"], point_key(cfg, cfg.points()[0], versions())))
+            (root / edited).write_text((root / edited).read_text() + "\n# an edit\n")
     finally:
         sims.provenance.source_hash.cache_clear()
+        versions.cache_clear()
+    (src0, key0), (src1, key1) = keys
+    assert src1 != src0 and key1 != key0
 
 
 def _sweep(tmp_path, counter):

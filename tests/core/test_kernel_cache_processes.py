@@ -1,0 +1,77 @@
+"""Kernels loaded from a numba cache that other processes wrote give, bitwise, what a fresh
+process computes (issue 26: with each model's kernel cached by a process of its own, a process
+that loaded two of them ran the first one's driver in the second, or crashed).
+
+Each kernel below is compiled by a process of its own into an empty cache folder of this test;
+then one process loads them all, in one order and in the reverse order."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.subprocess_env import subprocess_env
+
+#: (step type, model) of the kernels: three models' GD kernels, two models' SGD kernels
+SPECS = ("gd:ww", "gd:uv", "gd:power", "sgd:uv", "sgd:pm")
+
+_RUN = r"""
+import hashlib, sys
+import numpy as np
+import diaglin as dl
+from diaglin.kernels.tile import gd_kernel
+
+for spec in sys.argv[1:]:
+    step, name = spec.split(":")
+    m = dl.get_model(name, **({"depth": 3} if name == "power" else {}))
+    ds = dl.data.sparse_regression(3, 5, 1, seed=3, nonneg=name in ("ww", "power"))
+    X, y, th0 = ds.X, ds.y, m.init(5, 0.5)
+    if step == "gd":
+        r = dl.run_gd(m, X, y, np.array([0.02, 0.1, 0.3, 1e-4, 50.0]), th0, eps=1e-8,
+                      max_steps=1500, path="tile", stats="none")
+    else:
+        sched = dl.Schedule.step_decay(0.05, at=200, factor=0.1, noise=0.3, noise_after=0.0)
+        r = dl.run_sgd(m, X, y, sched, th0, seeds=[1, 2, 3], max_steps=400,
+                       batch_size=1 if name == "uv" else 2, stats="none")
+    digest = hashlib.sha256(b"".join(a.tobytes() for a in (r.theta, r.loss, r.steps, r.status)))
+    kernel = gd_kernel(m.kind, step == "sgd")
+    hits = sum(kernel.stats.cache_hits.values())
+    misses = sum(kernel.stats.cache_misses.values())
+    print(spec, digest.hexdigest(), hits, misses, ",".join(map(str, sorted(set(r.status)))))
+"""
+
+
+def _processes(cache_dir, runs: list[list[str]]) -> list[dict[str, tuple]]:
+    """Run each list of specs in a process of its own, all at once, with numba's cache in
+    ``cache_dir``; per process {spec: (digest, cache hits, cache misses, statuses)}."""
+    env = {**subprocess_env(), "NUMBA_CACHE_DIR": str(cache_dir)}
+    procs = [subprocess.Popen([sys.executable, "-c", _RUN, *specs], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for specs in runs]  # fmt: skip
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=900)
+        assert p.returncode == 0, stderr[-3000:]
+        rows = [line.split(" ", 4) for line in stdout.splitlines() if line.strip()]
+        out.append({r[0]: (r[1], int(r[2]), int(r[3]), set(map(int, r[4].split(","))))
+                    for r in rows})  # fmt: skip
+    return out
+
+
+@pytest.mark.slow
+def test_kernels_cached_by_different_processes_load_together_with_their_own_code(tmp_path):
+    fresh = {}
+    for compiled in _processes(tmp_path, [[spec] for spec in SPECS]):
+        fresh.update(compiled)
+    assert set(fresh) == set(SPECS)
+    assert all(misses == 1 for _, _, misses, _ in fresh.values()), fresh  # each one compiled
+    # the instances are not degenerate: every GD batch converges, diverges and runs out of steps
+    assert all(fresh[s][3] == {0, 1, 2} for s in SPECS if s.startswith("gd")), fresh
+    for order in (list(SPECS), list(reversed(SPECS))):
+        (loaded,) = _processes(tmp_path, [order])
+        for spec in SPECS:
+            digest, hits, misses, _ = loaded[spec]
+            assert (hits, misses) == (1, 0), (spec, "not loaded from the cache")
+            assert digest == fresh[spec][0], (spec, "differs from a fresh process", order)
