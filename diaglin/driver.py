@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from diaglin._memory import available_memory
 from diaglin.kernels.blas import gd_blas
 from diaglin.kernels.stop import RUNNING
 from diaglin.kernels.tile import GDState, gd_kernel, tile_width
@@ -45,7 +46,119 @@ CHUNK_SECONDS = 0.25
 _FIRST_CHUNK_WORK = 2_000_000
 
 
+#: share of the available memory a batch may plan to use (the rest: the interpreter, NumPy's
+#: temporaries, the statistics' scratch space)
+MEMORY_SHARE = 0.8
+#: fewest runs in a block when a batch is run in blocks
+MIN_BLOCK_RUNS = 64
+
+
+class BatchTooLarge(ValueError):
+    """Even the results of the batch would not fit in the available memory."""
+
+
 def run_batch(
+    model: DiagonalModel | Network,
+    X: np.ndarray,
+    y: np.ndarray,
+    theta0: np.ndarray,
+    *,
+    etas: np.ndarray,
+    path: str,
+    config: dict,
+    loss_floor: np.ndarray | None = None,
+    sgd: tuple | None = None,
+    backend: str = "cpu",
+    **options,
+) -> GDResult:
+    """``_run_all`` (below), in blocks of runs when the whole batch would not fit in memory.
+
+    A diagonal model's batch on the CPU whose estimated peak (``memory_bytes``) exceeds
+    MEMORY_SHARE of the available memory runs as consecutive blocks of runs, each as large as
+    fits beside the results of the whole batch (``result_bytes``), and the blocks' results are
+    joined: runs are independent, so on the tile path (and for stochastic runs) the result is
+    bitwise that of one call; the path is chosen once, for the whole batch. Raises
+    ``BatchTooLarge`` (naming the estimate and the memory available) when not even the results
+    fit with a block of MIN_BLOCK_RUNS runs beside them."""
+    B, (n, d) = etas.size, X.shape
+    block = B
+    if backend == "cpu" and not isinstance(model, Network):
+        sizes = dict(max_steps=options["max_steps"], record_every=options["record_every"],
+                     record_grads=options["record_grads"],
+                     average_last=options["average_last"])  # fmt: skip
+        block = runs_per_block(B, n, d, model.n_blocks, **sizes)
+    if block >= B:
+        return _run_all(model, X, y, theta0, etas=etas, path=path, config=config,
+                        loss_floor=loss_floor, sgd=sgd, backend=backend, **options)  # fmt: skip
+    if path == "auto":
+        path = "tile" if sgd is not None else choose_cpu_path(B, n, d, numba.get_num_threads())
+    parts = []
+    for lo in range(0, B, block):
+        runs = slice(lo, lo + block)
+        parts.append(_run_all(
+            model, X, y, theta0[runs] if theta0.ndim == 2 else theta0, etas=etas[runs],
+            path=path, config=config, backend=backend,
+            loss_floor=None if loss_floor is None else loss_floor[runs],
+            sgd=None if sgd is None else (sgd[0][runs], sgd[1][runs], *sgd[2:]), **options,
+        ))  # fmt: skip
+    return GDResult.concatenate(parts)
+
+
+def runs_per_block(n_runs: int, n: int, d: int, n_blocks: int, **sizes) -> int:
+    """The most runs of a batch to run at once: n_runs when ``memory_bytes`` of the batch is
+    within MEMORY_SHARE of ``available_memory()`` (or that is unknown); else the largest block
+    whose ``memory_bytes`` fits there beside ``result_bytes`` of the whole batch. Raises
+    ``BatchTooLarge`` if a block of MIN_BLOCK_RUNS does not fit."""
+    have = available_memory()
+    if have is None:
+        return n_runs
+    budget = MEMORY_SHARE * have
+    need = memory_bytes(n_runs, n, d, n_blocks, **sizes)
+    if need <= budget:
+        return n_runs
+    kept = result_bytes(n_runs, d, n_blocks, **sizes)
+    lo, hi = 0, n_runs  # the largest block that fits: bisection (memory_bytes grows with it)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if kept + memory_bytes(mid, n, d, n_blocks, **sizes) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo < min(MIN_BLOCK_RUNS, n_runs):
+        raise BatchTooLarge(
+            f"{n_runs} runs need an estimated {need / 2**30:.1f} GiB of memory, and their "
+            f"results alone {kept / 2**30:.1f} GiB, but only {have / 2**30:.1f} GiB is "
+            "available: run fewer runs per call (e.g. a loop over parts of the batch, each "
+            "result saved), record less (record_every, record_grads, average_last) or use a "
+            "machine with more memory"
+        )
+    return lo
+
+
+def result_bytes(
+    n_runs: int,
+    d: int,
+    n_blocks: int,
+    *,
+    max_steps: int,
+    record_every: int = 0,
+    record_grads: bool = False,
+    average_last: int = 0,
+) -> int:
+    """Bytes of the ``GDResult`` of B = n_runs runs (float64) with P = n_blocks·d parameters:
+    B·(P + d + 11) for the final statistics (θ, β, eight scalars) plus step size, steps and
+    status; as much again for the averaged iterates; B·T·(P + d + 8) for the trajectory
+    (T = max_steps // record_every + 1) and B·max_steps·d for the gradient history."""
+    B, P = int(n_runs), int(n_blocks) * int(d)
+    floats = B * (P + d + 11) + (B * (P + d + 8) if average_last else 0)
+    if record_every:
+        floats += B * (max_steps // record_every + 1) * (P + d + 8)
+    if record_grads:
+        floats += B * max_steps * d
+    return 8 * floats
+
+
+def _run_all(
     model: DiagonalModel | Network,
     X: np.ndarray,
     y: np.ndarray,

@@ -65,6 +65,10 @@ def run_gd(
 
     Long runs are computed in short kernel calls, so KeyboardInterrupt takes effect within
     about a second; the chunking does not change any result (each run is bitwise the same).
+    A batch whose estimated peak memory exceeds what the machine has available runs in blocks
+    of runs (on path "tile" bitwise the same result; the progress callback then counts the
+    steps of each block in turn); one whose results alone would not fit raises
+    ``diaglin.driver.BatchTooLarge`` (a ValueError) before any work (``driver.run_batch``).
     """
     model = get_model(model)
     X, y = V.check_data(X, y)

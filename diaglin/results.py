@@ -145,6 +145,12 @@ class GDResult:
             return getattr(self.final, name)
         raise AttributeError(name)
 
+    @classmethod
+    def concatenate(cls, parts: list[GDResult]) -> GDResult:
+        """The result of consecutive blocks of one batch's runs, in order (``config`` and the
+        recorded steps are those of the first block: every block shares them)."""
+        return _join(parts)
+
     @property
     def converged(self) -> np.ndarray:
         return self.status == Status.CONVERGED
@@ -152,3 +158,18 @@ class GDResult:
     @property
     def diverged(self) -> np.ndarray:
         return self.status == Status.DIVERGED
+
+
+def _join(parts: list):
+    """Results of blocks of runs joined along the run axis (axis 0 of every array), recursing
+    into nested results; values that are not per run (a config, the recorded steps) and
+    absent ones (None) are taken from the first block."""
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(first, Trajectory):
+        return Trajectory(first.steps, _join([p.stats for p in parts]))
+    if isinstance(first, IterateStats | GDResult):
+        return type(first)(**{f.name: _join([getattr(p, f.name) for p in parts])
+                              for f in fields(first)})  # fmt: skip
+    return first

@@ -77,7 +77,8 @@ def run_sgd(
             ``run_gd``; the recorded gradient is that of the noisy batch.
 
     Returns a ``GDResult``: status MAX_STEPS or DIVERGED; ``etas`` are the step sizes at step 0;
-    ``final`` (and the trajectory) measure the clean full-batch loss.
+    ``final`` (and the trajectory) measure the clean full-batch loss. Memory: as ``run_gd`` (a
+    batch too large for the available memory runs in blocks of runs, bitwise the same).
     """
     model = get_model(model)
     X, y = V.check_data(X, y)

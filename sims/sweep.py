@@ -14,13 +14,13 @@ that computes ``runner(config, point)`` for every point — in this process
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from diaglin._memory import available_memory
 from sims.cache import DEFAULT_CACHE_DIR, CacheMiss, ResultCache, prepare_dir
 from sims.config import point_key
 from sims.provenance import versions
@@ -90,20 +90,6 @@ def serial_executor(runner: Runner, config: Experiment, points: Sequence,
 def compute_point(config: Experiment, point, *, progress=None):
     """The default runner: ``config.compute(point)``."""
     return config.compute(point, progress=progress)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable), or None if unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_memory(config: Experiment, points: Sequence) -> int:
