@@ -96,7 +96,8 @@ def gradient_flow(
     ``max_steps`` accepted solver steps, whichever comes first (see ``GFResult.status``).
     The sharpness is evaluated at every solver step, or, with ``sharpness_points`` = m, at m
     steps evenly spread over the path (NaN at the others; for large models whose flow takes
-    thousands of steps); s_GF is refined between the neighbours of the largest value."""
+    thousands of steps); s_GF is refined between the neighbours of the largest value (between
+    it and its one neighbour when it is the first or the last point)."""
     model = get_model(model)
     X, y = V.check_data(X, y)
     th0 = V.check_theta(theta0, model.n_params(X.shape[1]))
@@ -146,11 +147,11 @@ def gradient_flow(
         k = int(np.nanargmax(sharp[at]))
         i = at[k]
         s_gf, t_s = float(sharp[i]), float(t[i])
-        if 0 < k < at.size - 1:
+        if at.size > 1:  # the peak lies between the neighbours (one side at an end point)
             path = OdeSolution(t, pieces)
             opt = minimize_scalar(
                 lambda tt: -sharpness(model, path(tt), X, y, bottom=False).top_abs,
-                bounds=(t[at[k - 1]], t[at[k + 1]]),
+                bounds=(t[at[max(k - 1, 0)]], t[at[min(k + 1, at.size - 1)]]),
                 method="bounded",
                 options={"xatol": 1e-10 * max(1.0, t[i])},
             )

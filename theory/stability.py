@@ -126,8 +126,8 @@ def one_point_gf_path(
     sharp = np.maximum(np.abs(top), np.abs(bottom))
     k = int(np.argmax(sharp))
     s_gf, lam_max = float(sharp[k]), float(lam[k])
-    if 0 < k < num - 1:
-        lo, hi = sorted((lam[k - 1], lam[k + 1]))
+    if num > 1:  # between the neighbours (one side when the maximum is at an end of the path)
+        lo, hi = sorted((lam[max(k - 1, 0)], lam[min(k + 1, num - 1)]))
 
         def neg(t: float) -> float:
             tp, bt, _, _ = _eigs(x, y, a, np.array([t]))
