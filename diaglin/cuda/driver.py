@@ -2,7 +2,7 @@
 
 The host side of both kernel shapes: copy the data and θ0 (as given: one shared vector or one
 row per run) to the device once and build the start state there (``layout``), advance the runs
-in chunks of steps (``diaglin.driver.in_chunks``: Ctrl-C and the progress callback act between
+in chunks of steps (``diaglin.chunks.in_chunks``: Ctrl-C and the progress callback act between
 chunks; only the statuses come back between them), then put the final iterates back into the
 caller's order and compute their β on the device, and copy them, the losses and steps (and the
 averages, trajectory and gradient history where asked for) back at the end. The kernels fill
@@ -18,7 +18,7 @@ import numpy as np
 
 from diaglin.cuda import gemm, layout, per_run, spectrum
 from diaglin.cuda.runtime import cuda, gpu_name
-from diaglin.driver import in_chunks
+from diaglin.chunks import in_chunks
 from diaglin.kernels.stop import RUNNING
 from diaglin.models._ops import PROD, UV, WW
 from diaglin.results import GDResult, IterateStats, Trajectory

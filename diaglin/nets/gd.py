@@ -106,7 +106,7 @@ class SampledLossGrad:
 def stepper(net: Network, X: np.ndarray, y: np.ndarray, etas: np.ndarray, rule: tuple,
             state: GDState, record_every: int, rec: np.ndarray, avg_k: int,
             outputs: tuple, sgd: tuple | None = None) -> Callable[[int, int], None]:  # fmt: skip
-    """``advance(step0, step_end)`` for ``diaglin.driver.in_chunks``: moves every run still
+    """``advance(step0, step_end)`` for ``diaglin.chunks.in_chunks``: moves every run still
     going (out_status = RUNNING) from step0 until it stops or reaches step_end, then saves it
     in ``state``. Arrays are in kernel run order; rec (B, T, 1, P), outputs as those of
     ``tile._make_drive``.

@@ -12,7 +12,7 @@ from oracles import beta_and_jacobian, gd_reference, one_point_gf_path_sharpness
 from scipy.optimize import brentq
 
 import diaglin as dl
-from diaglin import Status, driver
+from diaglin import Status, chunks, driver
 
 
 def gf_limit_one_point(x, y, alpha):
@@ -266,8 +266,8 @@ def test_chunked_kernel_calls_change_nothing(monkeypatch):
     kw = dict(eps=1e-10, max_steps=3000, average_last=4, record_every=7, record_grads=True)
     whole = dl.run_gd(m, X, y, etas, th0, **kw)
     calls = []
-    monkeypatch.setattr(driver, "_FIRST_CHUNK_WORK", 1)  # first call: one step
-    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-5)  # then tiny chunks
+    monkeypatch.setattr(chunks, "_FIRST_CHUNK_WORK", 1)  # first call: one step
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e-5)  # then tiny chunks
     pieces = dl.run_gd(m, X, y, etas, th0, progress=calls.append, **kw)
     assert len(calls) > 50 and calls == sorted(calls) and calls[-1] <= 3000
     for field in ("theta", "steps", "status", "loss"):
@@ -280,7 +280,7 @@ def test_chunked_kernel_calls_change_nothing(monkeypatch):
 def test_an_exception_between_chunks_stops_the_run(monkeypatch):
     ds = dl.data.one_point(5, seed=0)
     m = dl.get_model("ww")
-    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-4)
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e-4)
     seen = []
 
     def interrupt(step):

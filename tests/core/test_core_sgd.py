@@ -11,7 +11,7 @@ from oracles import sgd_draws, sgd_reference
 from scipy import special, stats
 
 import diaglin as dl
-from diaglin import Schedule, Status, driver
+from diaglin import Schedule, Status, chunks
 from diaglin.kernels import rng
 from diaglin.schedules import Phase
 
@@ -179,8 +179,8 @@ def test_a_run_is_bitwise_identical_alone_in_any_batch_any_threads_and_chunking(
         alone = dl.run_sgd(m, X, y, scheds[i], th0, seeds=seeds[i], **kw)
         np.testing.assert_array_equal(alone.theta[0], batch.theta[i])
         np.testing.assert_array_equal(alone.averaged.theta[0], batch.averaged.theta[i])
-    monkeypatch.setattr(driver, "_FIRST_CHUNK_WORK", 1)
-    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-5)
+    monkeypatch.setattr(chunks, "_FIRST_CHUNK_WORK", 1)
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e-5)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import diaglin as dl
-from diaglin import driver
+from diaglin import chunks
 from tests.subprocess_env import subprocess_env
 
 MODELS = [("ww", {}), ("uv", {}), ("pm", {}), ("prod", {"depth": 3}), ("power", {"depth": 3})]
@@ -129,8 +129,8 @@ def test_chunking_and_compaction_change_nothing(path, monkeypatch):
     with monkeypatch.context() as own_gemm:
         own_gemm.setattr(gemm, "cupy_or_none", lambda: None)
         whole = dl.run_gd(model, X, y, etas, theta0, **opts)
-        own_gemm.setattr(driver, "_FIRST_CHUNK_WORK", 1)
-        own_gemm.setattr(driver, "CHUNK_SECONDS", 1e-9)
+        own_gemm.setattr(chunks, "_FIRST_CHUNK_WORK", 1)
+        own_gemm.setattr(chunks, "CHUNK_SECONDS", 1e-9)
         chunked = dl.run_gd(model, X, y, etas, theta0, **opts)
     assert len(set(whole.steps.tolist())) > 3
     for field in ("status", "steps", "theta", "loss"):
@@ -138,8 +138,8 @@ def test_chunking_and_compaction_change_nothing(path, monkeypatch):
     assert np.array_equal(chunked.averaged.theta, whole.averaged.theta)
     if path == "blas" and cublas:  # only on a GPU with CuPy
         assert chunked.config["cuda"]["gemm"] != "cublas (cupy)"
-        monkeypatch.setattr(driver, "_FIRST_CHUNK_WORK", 1)
-        monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-9)
+        monkeypatch.setattr(chunks, "_FIRST_CHUNK_WORK", 1)
+        monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e-9)
         on_cublas = dl.run_gd(model, X, y, etas, theta0, **opts)
         assert on_cublas.config["cuda"]["gemm"] == "cublas (cupy)"
         _compare(on_cublas, whole)

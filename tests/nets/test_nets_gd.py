@@ -10,7 +10,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import diaglin as dl
-from diaglin import Status, driver
+from diaglin import Status, chunks
 from diaglin.nets import mlp
 
 N, D, WIDTH = 12, 6, 5
@@ -161,8 +161,8 @@ def test_chunked_calls_change_nothing(monkeypatch):
     kw = dict(eps=0.05, max_steps=400, average_last=4, record_every=7, stats="none")
     whole = dl.run_gd(net, X, y, etas, th0, **kw)
     calls = []
-    monkeypatch.setattr(driver, "_FIRST_CHUNK_WORK", 1)  # first call: one step
-    monkeypatch.setattr(driver, "CHUNK_SECONDS", 1e-6)  # then tiny chunks
+    monkeypatch.setattr(chunks, "_FIRST_CHUNK_WORK", 1)  # first call: one step
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e-6)  # then tiny chunks
     pieces = dl.run_gd(net, X, y, etas, th0, progress=calls.append, **kw)
     assert len(calls) > 20 and calls == sorted(calls) and calls[-1] <= 400
     for field in ("theta", "steps", "status", "loss"):
