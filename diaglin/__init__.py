@@ -1,6 +1,13 @@
-"""diaglin: exact, batched gradient descent and gradient flow on diagonal linear networks.
+"""diaglin: exact, batched gradient descent, SGD and gradient flow on diagonal linear networks
+and small networks, with closed-form gradients, Hessians and sharpness.
 
-Loss convention throughout: L(θ) = 1/(2n) ||X β(θ) − y||² (for n = 1: ½(⟨x, β⟩ − y)²).
+- diagonal linear networks (:func:`get_model`: w⊙w, u⊙v, u⊙u − v⊙v, depth-D products and
+  powers): loss L(θ) = 1/(2n) ||X β(θ) − y||² (for n = 1: ½(⟨x, β⟩ − y)²);
+- small networks (:mod:`diaglin.nets`: MLPs and CNNs, NTK or μP), with the mean squared error
+  or the cross-entropy (``diaglin.nets.losses``);
+- :func:`run_gd` / :func:`run_sgd` (schedules, label noise) run a batch of runs in one call on
+  the CPU (Numba) or an NVIDIA GPU (``backend="cuda"``); :func:`gradient_flow`; exact
+  :func:`hessian` and :func:`sharpness`.
 
 Submodules load on first use (PEP 562), so ``import diaglin`` and the model names cost no
 numba/scipy import: a command line can check its arguments first.

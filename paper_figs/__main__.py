@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from paper_figs import FIGURES
-from sims import cli_args
-from sims.cache import DEFAULT_CACHE_DIR, prepare_dir
+from sims.core.cache import DEFAULT_CACHE_DIR, prepare_dir
+from sims.core.cli import cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def index_markdown(done: list[tuple]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@cli_args.cli_main
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Draw the figures in turn; exit 1 if any command reported a failed check."""
     parser = build_parser()
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         code = importlib.import_module(f.module).main([*f.argv, *extra])
         done.append((f, code, time.perf_counter() - start))
-    from sims.cache import atomic_write_bytes
+    from sims.core.cache import atomic_write_bytes
 
     index = args.out / "INDEX.md"
     atomic_write_bytes(index, index_markdown(done).encode())

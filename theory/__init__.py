@@ -1,8 +1,12 @@
-"""theory: sympy derivations for diagonal linear networks, lambdified to NumPy predictions.
+"""theory: what the papers and our derivations predict for diagonal linear networks.
 
-Every result is available as a sympy expression (``Formula.expr``, ``Formula.latex()``) and as a
-vectorised NumPy function. Never imports diaglin or numba; tests/theory/ is where the two meet.
-See theory/README.md for each result's assumptions and whether it is the paper's or ours.
+Closed-form results (gradient-flow limits and potentials, the S = 2/eta slice, the finite-step
+map, stability, generalisation, the late-decay constants) are sympy expressions
+(``Formula.expr``, ``Formula.latex()``) lambdified to vectorised NumPy functions; what has no
+closed form is solved numerically with a stated tolerance (the mirror-descent dual problem of
+:mod:`theory.dual_solver`, the exact one-point GF path, the sparse-regression min-norm point).
+Never imports diaglin or numba; tests/theory/ is where the two meet. See theory/README.md for
+each result's assumptions and whether it is the paper's or ours.
 """
 
 from theory.dual_solver import DualSolution, MirrorMap, solve_dual

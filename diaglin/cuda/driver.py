@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from diaglin.chunks import in_chunks
 from diaglin.cuda import gemm, layout, per_run, spectrum
 from diaglin.cuda.runtime import cuda, gpu_name
-from diaglin.chunks import in_chunks
 from diaglin.kernels.stop import RUNNING
 from diaglin.models._ops import PROD, UV, WW
 from diaglin.results import GDResult, IterateStats, Trajectory

@@ -211,8 +211,8 @@ def test_without_a_gpu_cuda_is_one_clear_error_and_cpu_never_loads_it():
 def test_a_sweep_on_cuda_reproduces_the_cpu_sweep():
     """The sweep machinery passes backend="cuda" through (its own cache key): same statuses,
     steps and final statistics as the CPU sweep on a small phase-diagram grid."""
-    from sims.config import SweepConfig
-    from sims.sweep import run_sweep
+    from sims.core.sweep import run_sweep
+    from sims.phase_diagram.config import SweepConfig
 
     base = dict(dims=(5,), n_samples=(3,), sparsity=2, n_etas=6, eta_min=0.1, eta_max=0.9,
                 epsilons=(1e-5,), max_steps=3000)  # fmt: skip

@@ -7,13 +7,14 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-import sims.point
-import sims.sweep
+import sims.core.sweep
+import sims.phase_diagram.point
 from diaglin import IterateStats
-from sims.cache import CacheMiss, ResultCache, atomic_save_npz, atomic_write_bytes
-from sims.config import GridPoint, SweepConfig, point_key
-from sims.results import FlowSummary, PointResult, ReferenceRun
-from sims.sweep import run_sweep
+from sims.core.cache import CacheMiss, ResultCache, atomic_save_npz, atomic_write_bytes
+from sims.core.provenance import point_key
+from sims.core.sweep import run_sweep
+from sims.phase_diagram.config import GridPoint, SweepConfig
+from sims.phase_diagram.results import FlowSummary, PointResult, ReferenceRun
 
 
 def fake_point(config: SweepConfig, point: GridPoint, **_) -> PointResult:
@@ -106,7 +107,7 @@ def test_cache_hit_and_miss(tmp_path):
 
 def test_version_change_is_a_miss(tmp_path, monkeypatch):
     run_sweep(GRID, cache_dir=tmp_path, runner=Counter(), progress=False)
-    monkeypatch.setattr(sims.sweep, "versions", lambda: {"diaglin": "99.0"})
+    monkeypatch.setattr(sims.core.sweep, "versions", lambda: {"diaglin": "99.0"})
     runner = Counter()
     run_sweep(GRID, cache_dir=tmp_path, runner=runner, progress=False)
     assert runner.calls == list(range(6))
@@ -140,13 +141,13 @@ def test_sidecar_holds_config_seed_versions_and_npz_has_no_pickles(tmp_path):
 
 def test_run_gd_called_once_per_grid_point(tmp_path, monkeypatch):
     calls = []
-    real = sims.point.run_gd
+    real = sims.phase_diagram.point.run_gd
 
     def counting(*args, **kw):
         calls.append(np.size(args[3]))
         return real(*args, **kw)
 
-    monkeypatch.setattr(sims.point, "run_gd", counting)
+    monkeypatch.setattr(sims.phase_diagram.point, "run_gd", counting)
     cfg = SweepConfig(alphas=(0.01, 0.05), n_etas=9, max_steps=3000)
     res = run_sweep(cfg, cache_dir=tmp_path, progress=False)
     assert calls == [10, 10]  # all 9 etas (+ the reference run) of a point in ONE call

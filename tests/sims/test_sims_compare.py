@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import sims.predictions
-from sims import compare
-from sims.config import SweepConfig
-from sims.sweep import run_sweep
+from sims.core.sweep import run_sweep
+from sims.core.table import save_table
+from sims.phase_diagram import compare, predictions
+from sims.phase_diagram.config import SweepConfig
 
 #: the default experiment on a coarser grid (same alpha, eps, data).
 CFG = SweepConfig(n_etas=40)
@@ -31,7 +31,7 @@ def test_default_setting_passes_every_check(sweep):
 
 
 def _scaled_gf_limit(factor):
-    real = sims.predictions.gf_limit
+    real = predictions.gf_limit
 
     def fake(X, y, model, alpha):
         sol = real(X, y, model, alpha)
@@ -41,7 +41,7 @@ def _scaled_gf_limit(factor):
 
 
 def test_perturbed_gf_limit_fails(sweep, monkeypatch):
-    monkeypatch.setattr(sims.predictions, "gf_limit", _scaled_gf_limit(1.03))
+    monkeypatch.setattr(predictions, "gf_limit", _scaled_gf_limit(1.03))
     table = compare.compare(sweep)
     assert not table.passed
     failed = {r.quantity for r in table.failures}
@@ -50,25 +50,25 @@ def test_perturbed_gf_limit_fails(sweep, monkeypatch):
 
 
 def test_perturbed_eta_c_fails(sweep, monkeypatch):
-    real = sims.predictions.one_point_gf_path
+    real = predictions.one_point_gf_path
 
     def fake(*args, **kw):
         path = real(*args, **kw)
         return replace(path, eta_c=path.eta_c * 0.97)
 
-    monkeypatch.setattr(sims.predictions, "one_point_gf_path", fake)
+    monkeypatch.setattr(predictions, "one_point_gf_path", fake)
     table = compare.compare(sweep)
     assert [r.quantity for r in table.failures] == ["eta_c = 2/s_GF"]
 
 
 def test_slice_check_fails_when_candidate_is_wrong(sweep, monkeypatch):
-    real = sims.predictions.slice_candidates
+    real = predictions.slice_candidates
 
     def fake(x, y, etas, alpha):
         c = real(x, y, etas, alpha)
         return replace(c, entropy=c.max_l1)  # a wrong "prediction" of GD's endpoint
 
-    monkeypatch.setattr(sims.predictions, "slice_candidates", fake)
+    monkeypatch.setattr(predictions, "slice_candidates", fake)
     table = compare.compare(sweep)
     assert "slice: median rel. dist. to entropy candidate" in {r.quantity for r in table.failures}
 
@@ -86,7 +86,7 @@ def test_table_formats(sweep, tmp_path):
     assert md.startswith("| point | quantity |") and md.count("\n") == len(table.rows) + 2
     assert csv_text.splitlines()[0].startswith("point,quantity,simulated,predicted")
     assert "all checks passed" in str(table)
-    paths = compare.save_table(table, tmp_path)
+    paths = save_table(table, tmp_path)
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
 
 
@@ -95,7 +95,7 @@ def test_cli_exit_status(tmp_path, monkeypatch, capsys):
             "--quiet"]  # fmt: skip
     assert compare.main(argv) == 0
     assert "all checks passed" in capsys.readouterr().out
-    monkeypatch.setattr(sims.predictions, "gf_limit", _scaled_gf_limit(0.97))
+    monkeypatch.setattr(predictions, "gf_limit", _scaled_gf_limit(0.97))
     assert compare.main(argv) != 0
     assert "FAIL" in capsys.readouterr().out
     assert (tmp_path / "compare.csv").exists() and (tmp_path / "compare.md").exists()
@@ -103,9 +103,9 @@ def test_cli_exit_status(tmp_path, monkeypatch, capsys):
 
 def test_predictions_cover_only_what_theory_covers():
     x = np.array([[1.2, 0.8, 0.6]])
-    pr = sims.predictions.predict("prod", x, np.array([1.0]), np.ones(3), 0.1, 1e-12, [0.1])
+    pr = predictions.predict("prod", x, np.array([1.0]), np.ones(3), 0.1, 1e-12, [0.1])
     assert pr.gf is None and pr.eta_c is None and pr.slice is None
-    pr = sims.predictions.predict("ww", x, np.array([1.0]), np.ones(3) / 2.6, 0.1, 1e-12, [0.1])
+    pr = predictions.predict("ww", x, np.array([1.0]), np.ones(3) / 2.6, 0.1, 1e-12, [0.1])
     assert pr.eta_c > 0 and pr.min_norm.l1 < pr.min_sharpness.l1
 
 
@@ -129,13 +129,13 @@ def _scale_sharpness(p, idx, factor):
 
 
 def _fake_best(monkeypatch, error):
-    real = sims.predictions.best_interpolator
+    real = predictions.best_interpolator
 
     def far(x, y, beta_star, p=2):
         b = real(x, y, beta_star, p)
         return b + np.sqrt(error / b.size)  # ||b - beta*||^2 = error (b interpolating is moot)
 
-    monkeypatch.setattr(sims.predictions, "best_interpolator", far)
+    monkeypatch.setattr(predictions, "best_interpolator", far)
 
 
 PERTURB = {

@@ -14,10 +14,10 @@ import cloudpickle
 import numpy as np
 import pytest
 
-import sims.dask_executor as dx
+import sims.core.dask_executor as dx
 from sims import phase_diagram
-from sims.config import SweepConfig
-from sims.sweep import SweepInterrupted, compute_point, run_sweep
+from sims.core.sweep import SweepInterrupted, compute_point, run_sweep
+from sims.phase_diagram.config import SweepConfig
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
 
@@ -118,7 +118,7 @@ def test_a_bad_scheduler_is_a_clear_error(address, needle, tmp_path, capsys, mon
 
 
 def test_without_a_scheduler_nothing_imports_dask():
-    code = ("import sys, sims.sweep, sims.cli_args, sims.phase_diagram, sims.late_decay; "
+    code = ("import sys, sims.core.sweep, sims.core.cli, sims.phase_diagram, sims.late_decay; "
             "sys.exit(any(m == 'dask' or m.startswith(('dask.', 'distributed')) "
             "for m in sys.modules))")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

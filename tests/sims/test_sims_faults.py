@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from subprocess_env import subprocess_env
 
-import sims.sweep
+import sims.core.sweep
 from sims import phase_diagram
-from sims.cache import ResultCache, prepare_dir
-from sims.config import SweepConfig
-from sims.sweep import CacheWarning, SweepTooLarge, run_sweep
+from sims.core.cache import ResultCache, prepare_dir
+from sims.core.sweep import CacheWarning, SweepTooLarge, run_sweep
+from sims.phase_diagram.config import SweepConfig
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def _faulty_folders(tmp_path, read_only_dir):
 def test_bad_out_folder_fails_before_any_computing(kind, tmp_path, read_only, capsys,
                                                    monkeypatch):  # fmt: skip
     bad = _faulty_folders(tmp_path, read_only)[kind]
-    monkeypatch.setattr(sims.sweep, "run_sweep", lambda *a, **k: pytest.fail("computed"))
+    monkeypatch.setattr(sims.core.sweep, "run_sweep", lambda *a, **k: pytest.fail("computed"))
     with pytest.raises(SystemExit) as exc:
         phase_diagram.main(["--out", str(bad), "--cache-dir", str(tmp_path / "c"), "--quiet"])
     assert exc.value.code == 2
@@ -80,7 +80,7 @@ def test_bad_out_folder_fails_before_any_computing(kind, tmp_path, read_only, ca
 def test_bad_cache_folder_fails_before_any_computing(kind, tmp_path, read_only, capsys,
                                                      monkeypatch):  # fmt: skip
     bad = _faulty_folders(tmp_path, read_only)[kind]
-    monkeypatch.setattr(sims.sweep, "run_sweep", lambda *a, **k: pytest.fail("computed"))
+    monkeypatch.setattr(sims.core.sweep, "run_sweep", lambda *a, **k: pytest.fail("computed"))
     with pytest.raises(SystemExit) as exc:
         phase_diagram.main(["--cache-dir", str(bad), "--out", str(tmp_path / "o"), "--quiet"])
     assert exc.value.code == 2
@@ -125,7 +125,7 @@ def test_cache_write_failure_warns_and_the_sweep_finishes(tmp_path, monkeypatch)
 
 
 def test_grid_too_large_for_memory_is_refused_with_the_estimate(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sims.sweep, "available_memory", lambda: 50 * 2**20)
+    monkeypatch.setattr(sims.core.sweep, "available_memory", lambda: 50 * 2**20)
     calls = []
     with pytest.raises(SweepTooLarge, match=r"needs an estimated [0-9.]+ GiB"):
         run_sweep(SweepConfig(n_etas=10**6), cache_dir=None, progress=False,
@@ -137,7 +137,7 @@ def test_grid_too_large_for_memory_is_refused_with_the_estimate(tmp_path, monkey
     assert exc.value.code == 2
     assert "GiB of memory" in capsys.readouterr().err
     # a small grid passes the same check
-    assert sims.sweep.check_memory(SweepConfig(), SweepConfig().points()) < 50 * 2**20
+    assert sims.core.sweep.check_memory(SweepConfig(), SweepConfig().points()) < 50 * 2**20
 
 
 def test_ctrl_c_stops_a_sweep_quickly_says_what_was_kept_and_resumes_identically(tmp_path):
@@ -190,7 +190,7 @@ def test_ctrl_c_stops_a_sweep_quickly_says_what_was_kept_and_resumes_identically
 
 
 def test_no_cache_interruption_says_nothing_was_kept():
-    stop = sims.sweep.SweepInterrupted(2, 5, 0, None)
+    stop = sims.core.sweep.SweepInterrupted(2, 5, 0, None)
     assert "nothing was kept" in stop.summary() and isinstance(stop, KeyboardInterrupt)
 
 
@@ -214,7 +214,7 @@ def test_interruption_message_starts_its_own_line_after_a_progress_bar(capsys, m
         progress("GD step 7")  # after it: the bar is drawn with this postfix
         raise KeyboardInterrupt
 
-    with pytest.raises(sims.sweep.SweepInterrupted):
+    with pytest.raises(sims.core.sweep.SweepInterrupted):
         run_sweep(SweepConfig(n_etas=2), cache_dir=None, runner=runner, progress=True)
     err = capsys.readouterr().err
     assert "GD step 7" in err and "early" not in err

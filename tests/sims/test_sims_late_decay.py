@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from sims import late_decay
-from sims.decay_compare import DecayTolerances, compare_decay
-from sims.decay_config import LATE, NO_DECAY, DecayConfig
-from sims.decay_phases import budget_view, fit_times, phase_two_times, phases_of
-from sims.sweep import run_sweep
+from sims.core.sweep import run_sweep
+from sims.late_decay.compare import DecayTolerances, compare_decay
+from sims.late_decay.config import LATE, NO_DECAY, DecayConfig
+from sims.late_decay.phases import budget_view, fit_times, phase_two_times, phases_of
 
 SMALL = ["--n", "10", "--d", "20", "--sparsity", "2", "--eta", "0.01", "--decay-steps", "0",
          "500", "4000", "30000", "--total-steps", "40000", "--seeds", "0", "1", "2",
@@ -25,9 +25,9 @@ SMALL = ["--n", "10", "--d", "20", "--sparsity", "2", "--eta", "0.01", "--decay-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("decay")
-    args = late_decay.build_parser().parse_args([*SMALL, "--cache-dir", str(root / "cache"),
+    args = late_decay.cli.build_parser().parse_args([*SMALL, "--cache-dir", str(root / "cache"),
                                                  "--out", str(root / "out")])  # fmt: skip
-    main, scaling = late_decay.configs_from_args(args)
+    main, scaling = late_decay.cli.configs_from_args(args)
     return root, main, scaling
 
 

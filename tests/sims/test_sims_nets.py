@@ -18,14 +18,15 @@ from sklearn.datasets import load_digits
 from diaglin import data
 from diaglin.nets import mlp
 from diaglin.status import Status
-from sims import cli_args, compare, phase_diagram
-from sims.compare import predictions_for
-from sims.config import point_key
-from sims.net_config import AXES, NetPoint, NetSweepConfig
-from sims.net_point import held_out, make_net_dataset, make_network
-from sims.regimes import u_shape
-from sims.results import NetPointResult
-from sims.sweep import run_sweep
+from sims import phase_diagram
+from sims.core.provenance import point_key
+from sims.core.sweep import run_sweep
+from sims.phase_diagram import compare, options
+from sims.phase_diagram.compare import predictions_for
+from sims.phase_diagram.net_config import AXES, NetPoint, NetSweepConfig
+from sims.phase_diagram.net_point import held_out, make_net_dataset, make_network
+from sims.phase_diagram.regimes import u_shape
+from sims.phase_diagram.results import NetPointResult
 
 # --- a tiny network point: 20 digits, one tanh layer of 16 units, 5 step sizes --------------
 TINY = NetSweepConfig(n_samples=(20,), widths=(16,), n_test=40, n_etas=5, eta_min=0.3,
@@ -430,7 +431,7 @@ def test_networks_have_no_theory_predictions(tiny):
 def test_index_file_lists_the_network_axes(tiny, tmp_path):
     point, res = tiny
     other = replace(res, point=replace(point, index=1, width=32))
-    path = phase_diagram.write_index([res, other], ["a", "b"], tmp_path, "net")
+    path = phase_diagram.cli.write_index([res, other], ["a", "b"], tmp_path, "net")
     rows = path.read_text().splitlines()
     assert rows[0] == "file,alpha,eps,width,depth,activation,loss,param,n,eta_c"
     assert rows[1].split(",")[:4] == ["a.png", "1.0", "0.05", "16"]
@@ -506,14 +507,14 @@ def test_u_shape_minimum_is_the_smallest_converged_loss(losses, eta_c):
 # 5. the commands
 # ============================================================================================
 def test_network_options_build_the_network_config():
-    parser = phase_diagram.build_parser()
-    assert cli_args.config_from_args(parser.parse_args(TINY_ARGV)) == TINY
-    assert cli_args.config_from_args(parser.parse_args(["--model", "mlp"])) == NetSweepConfig()
+    parser = phase_diagram.cli.build_parser()
+    assert options.config_from_args(parser.parse_args(TINY_ARGV)) == TINY
+    assert options.config_from_args(parser.parse_args(["--model", "mlp"])) == NetSweepConfig()
     argv = ["--model", "mlp", "--dataset", "teacher", "--width", "4", "8", "--depth", "1", "2",
             "--activation", "relu", "gelu", "--loss", "ce", "--param", "mup", "--no-bias",
             "--n-test", "7", "--init-seed", "3", "--gf-rtol", "1e-6", "--seed", "2", "--n", "5",
             "--alpha", "0.5", "2", "--averaged", "3", "--eta-grid", "linear"]  # fmt: skip
-    got = cli_args.config_from_args(parser.parse_args(argv))
+    got = options.config_from_args(parser.parse_args(argv))
     assert got == NetSweepConfig(dataset="teacher", widths=(4, 8), depths=(1, 2),
                                  activations=("relu", "gelu"), losses=("ce",), params=("mup",),
                                  bias=False, n_test=7, init_seed=3, gf_rtol=1e-6, data_seed=2,

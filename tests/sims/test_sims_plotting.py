@@ -10,11 +10,11 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from diaglin import Status
-from sims import plotting
-from sims.compare import predictions_for
-from sims.config import SweepConfig
-from sims.regimes import Regime, classify
-from sims.sweep import run_sweep
+from sims.core.sweep import run_sweep
+from sims.phase_diagram import plotting
+from sims.phase_diagram.compare import predictions_for
+from sims.phase_diagram.config import SweepConfig
+from sims.phase_diagram.regimes import Regime, classify
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-import sims.provenance
-from sims.cache import ResultCache, atomic_write_bytes
-from sims.config import SweepConfig, point_key
-from sims.provenance import versions
-from sims.sweep import CacheWarning, run_sweep
+import sims.core.provenance
+from sims.core.cache import ResultCache, atomic_write_bytes
+from sims.core.provenance import point_key, versions
+from sims.core.sweep import CacheWarning, run_sweep
+from sims.phase_diagram.config import SweepConfig
 
 #: for every SweepConfig field, a valid value that differs from the default
 ALTERNATIVES = {
@@ -64,25 +64,26 @@ def test_versions_name_the_source_and_what_computes_the_numbers():
 
 
 @pytest.mark.parametrize("edited", ["diaglin/kernels/tile.py", "diaglin/kernels/specialise.py",
-                                    "sims/cache.py", "sims/__init__.py"])  # fmt: skip
+                                    "sims/core/cache.py", "sims/phase_diagram/point.py",
+                                    "sims/late_decay/runs.py", "sims/__init__.py"])  # fmt: skip
 def test_an_edit_to_the_source_changes_every_cache_key(tmp_path, monkeypatch, edited):
     """An edit anywhere in diaglin or sims (e.g. a kernel fix: results of the version before
     it are never served after it) changes the source hash, and with it every point's key."""
     root = tmp_path / "tree"
-    for pkg in sims.provenance.SOURCE_PACKAGES:
-        shutil.copytree(sims.provenance._ROOT / pkg, root / pkg,
+    for pkg in sims.core.provenance.SOURCE_PACKAGES:
+        shutil.copytree(sims.core.provenance._ROOT / pkg, root / pkg,
                         ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    monkeypatch.setattr(sims.provenance, "_ROOT", root)
+    monkeypatch.setattr(sims.core.provenance, "_ROOT", root)
     cfg = SweepConfig(n_etas=3)
     keys = []
     try:
         for _ in range(2):
-            sims.provenance.source_hash.cache_clear()
+            sims.core.provenance.source_hash.cache_clear()
             versions.cache_clear()
             keys.append((versions()["source"], point_key(cfg, cfg.points()[0], versions())))
             (root / edited).write_text((root / edited).read_text() + "\n# an edit\n")
     finally:
-        sims.provenance.source_hash.cache_clear()
+        sims.core.provenance.source_hash.cache_clear()
         versions.cache_clear()
     (src0, key0), (src1, key1) = keys
     assert src1 != src0 and key1 != key0
@@ -91,7 +92,7 @@ def test_an_edit_to_the_source_changes_every_cache_key(tmp_path, monkeypatch, ed
 def _sweep(tmp_path, counter):
     def runner(config, point, **_):
         counter.append(point.index)
-        from sims.point import compute_point
+        from sims.phase_diagram.point import compute_point
 
         return compute_point(config, point)
 
@@ -125,7 +126,7 @@ def test_bad_provenance_is_detected_and_recomputed(tmp_path, fault):
         with np.load(npz) as f:
             arrays = {k: f[k] for k in f.files}
         arrays["final.sharpness"] = arrays["final.sharpness"] * 2
-        from sims.cache import npz_bytes
+        from sims.core.cache import npz_bytes
 
         atomic_write_bytes(npz, npz_bytes(arrays))
     with pytest.warns(CacheWarning, match="recomputing"):

@@ -13,10 +13,10 @@ import cloudpickle
 import numpy as np
 import pytest
 
-import sims.dask_executor as dx
-from sims.cache import CacheMiss, ResultCache
-from sims.config import SweepConfig
-from sims.sweep import CacheWarning, compute_point, run_sweep
+import sims.core.dask_executor as dx
+from sims.core.cache import CacheMiss, ResultCache
+from sims.core.sweep import CacheWarning, compute_point, run_sweep
+from sims.phase_diagram.config import SweepConfig
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
 

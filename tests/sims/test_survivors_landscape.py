@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from diaglin import Schedule, get_model, run_sgd
-from sims.landscape_runs import Branches, branch_runs, pca_surface, two_coordinate_theta
+from sims.landscape.runs import Branches, branch_runs, pca_surface, two_coordinate_theta
 
 # --- 5. explained variance ------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sims.decay_compare import compare_decay, scaling_rows
-from sims.decay_config import LATE, NO_DECAY, NO_NOISE, DecayConfig, DecayPoint
-from sims.decay_phases import phase_two_times
-from sims.decay_runs import EARLY_CURVES, DecayResult, compute_decay_point, early_steps
+from sims.late_decay.compare import compare_decay, scaling_rows
+from sims.late_decay.config import LATE, NO_DECAY, NO_NOISE, DecayConfig, DecayPoint
+from sims.late_decay.phases import phase_two_times
+from sims.late_decay.runs import EARLY_CURVES, DecayResult, compute_decay_point, early_steps
 
 
 def _constructed(point: DecayPoint, variant, decay_step, seed, *, steps, early, **arrays):

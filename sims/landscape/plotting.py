@@ -8,7 +8,7 @@ from matplotlib import cm
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from sims.landscape_runs import Branches, PCASurface, TwoCoordinate
+from sims.landscape.runs import Branches, PCASurface, TwoCoordinate
 
 _MAIN = "0.25"
 

@@ -9,8 +9,9 @@ import numpy as np
 
 from diaglin import IterateStats, data, get_model, gradient_flow, run_gd
 from diaglin.driver import memory_bytes
-from sims.config import GridPoint, SweepConfig
-from sims.results import FlowSummary, PointResult, ReferenceRun
+from sims.core.experiment import ExperimentRuns
+from sims.phase_diagram.config import GridPoint, SweepConfig
+from sims.phase_diagram.results import FlowSummary, PointResult, ReferenceRun
 
 
 def make_dataset(config: SweepConfig, point: GridPoint) -> data.Dataset:
@@ -95,3 +96,11 @@ def compute_point(
         averaged=_rows(averaged, main) if averaged is not None else None,
         reference=reference,
     )
+
+
+def _decode(config: SweepConfig, point: GridPoint, arrays: dict) -> PointResult:
+    return PointResult.from_arrays(point, arrays)
+
+
+#: what ``SweepConfig.compute`` / ``decode`` / ``memory_bytes`` run (see sims.phase_diagram).
+RUNS = ExperimentRuns(compute=compute_point, decode=_decode, memory_bytes=point_memory_bytes)

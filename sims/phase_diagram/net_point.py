@@ -10,8 +10,9 @@ import numpy as np
 
 from diaglin import IterateStats, data, gradient_flow, run_gd
 from diaglin.nets import Network, cnn, mlp
-from sims.net_config import NetPoint, NetSweepConfig
-from sims.results import FlowSummary, HeldOut, NetPointResult
+from sims.core.experiment import ExperimentRuns
+from sims.phase_diagram.net_config import NetPoint, NetSweepConfig
+from sims.phase_diagram.results import FlowSummary, HeldOut, NetPointResult
 
 #: digits images: 8×8, one grey channel (a row of X reshapes channels-last to this).
 DIGITS_IMAGE = (8, 8, 1)
@@ -102,3 +103,11 @@ def compute_net_point(
         test_averaged=None if averaged is None else held_out(net, averaged, ds),
         n_params=int(net.scale.size),
     )
+
+
+def _decode(config: NetSweepConfig, point: NetPoint, arrays: dict) -> NetPointResult:
+    return NetPointResult.from_arrays(point, arrays)
+
+
+#: what ``NetSweepConfig.compute`` / ``decode`` / ``memory_bytes`` run (see sims.phase_diagram).
+RUNS = ExperimentRuns(compute=compute_net_point, decode=_decode, memory_bytes=net_memory_bytes)

@@ -1,6 +1,6 @@
 """``python -m sims.phase_diagram``: sweep eta from tiny to divergence and draw the phase diagram.
 
-``--model mlp`` / ``cnn``: the same protocol on a small network (``sims.net_config``; default:
+``--model mlp`` / ``cnn``: the same protocol on a small network (``sims.phase_diagram.net_config``; default:
 one hidden tanh layer of width 32 on 100 standardised digits, MSE), with the held-out test loss
 in the third panel and one summary line per grid point (eta_c, the EoS branch, the test-loss
 minimum and whether it is U-shaped).
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import sys
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from diaglin._names import NET_MODELS
-from sims import cli_args
+from sims.core.cli import add_run_arguments, cli_main, int_at_least, positive_float, run_from_args
+from sims.phase_diagram.options import add_sweep_arguments, config_from_args
 
 #: default values of the mapped axis for ``--map``.
 MAP_DEFAULTS = {
@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tiny to divergence and draw the phase diagram: final sharpness vs 2/eta, l1 norm and "
         "test error vs eta, eta_c from gradient flow, theory overlays, regime shading.",
     )
-    cli_args.add_sweep_arguments(parser)
-    cli_args.add_run_arguments(parser)
+    add_sweep_arguments(parser)
+    add_run_arguments(parser)
     g = parser.add_argument_group("figure")
     g.add_argument(
         "--stem",
@@ -60,21 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--map-values",
-        type=cli_args.positive_float,
+        type=positive_float,
         nargs="+",
         default=None,
         metavar="V",
         help="values of the mapped axis (default: 10 alphas in "
         "[1e-3, 0.3] or 7 eps in [1e-14, 1e-2], log-spaced)",
     )
-    g.add_argument("--map-etas", type=cli_args.int_at_least(1), default=MAP_ETAS,
+    g.add_argument("--map-etas", type=int_at_least(1), default=MAP_ETAS,
                    help=f"eta values per map row (default: {MAP_ETAS})")  # fmt: skip
     return parser
 
 
 def write_index(points, stems: Sequence[str], out_dir: Path, stem: str) -> Path:
     """``<stem>_index.csv``: for each figure file, its grid point (every axis, and eta_c)."""
-    from sims.cache import atomic_write_bytes
+    from sims.core.cache import atomic_write_bytes
 
     axes = [f.name for f in fields(points[0].point) if f.name != "index"]
     buf = io.StringIO()
@@ -93,8 +93,8 @@ def _cell(value) -> str:
 
 def network_summary(p) -> str:
     """One line per network grid point: eta_c, the eta range of the edge-of-stability branch
-    and where the test loss is smallest (``sims.regimes.u_shape``)."""
-    from sims.regimes import Regime, classify, u_shape
+    and where the test loss is smallest (``sims.phase_diagram.regimes.u_shape``)."""
+    from sims.phase_diagram.regimes import Regime, classify, u_shape
 
     regimes = classify(p.status, p.final.sharpness, p.etas, p.eta_c)
     eos = p.etas[regimes == Regime.EOS]
@@ -107,22 +107,23 @@ def network_summary(p) -> str:
     )
 
 
-@cli_args.cli_main
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (cached), draw the figure(s), print where they went."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config = cli_args.config_from_args(args)
+        config = config_from_args(args)
         if args.map is not None:
             values = tuple(args.map_values or MAP_DEFAULTS[args.map])
             axis_field = {"alpha": "alphas", "eps": "epsilons"}[args.map]
             config = replace(config, **{axis_field: values}, n_etas=args.map_etas)
     except ValueError as exc:
         parser.error(str(exc))
-    sweep = cli_args.run_from_args(parser, args, config)
-    from sims.compare import predictions_for
-    from sims.plotting import phase_diagram_figure, phase_map_figure, save_figure
+    sweep = run_from_args(parser, args, config)
+    from sims.core.figures import save_figure
+    from sims.phase_diagram.compare import predictions_for
+    from sims.phase_diagram.plotting import phase_diagram_figure, phase_map_figure
 
     written = []
     if args.map is not None:
@@ -144,7 +145,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

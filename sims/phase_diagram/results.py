@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from diaglin import IterateStats
-from sims.config import GridPoint, SweepConfig
-from sims.net_config import NetPoint, NetSweepConfig
+from sims.phase_diagram.config import GridPoint
+from sims.phase_diagram.net_config import NetPoint
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class HeldOut:
 
 @dataclass(frozen=True)
 class NetPointResult:
-    """One grid point of a network sweep (``sims.net_config``): per step size eta the GD
+    """One grid point of a network sweep (``sims.phase_diagram.net_config``): per step size eta the GD
     status, steps and exact statistics at the final iterate (θ, the end-to-end linear map as
     β, sharpness, norms), the held-out ``test`` loss and accuracy, the same for the mean of
     the last K iterates when asked, and the gradient-flow reference; P = ``n_params``."""
@@ -182,19 +182,3 @@ def _part(kind, name: str, arrays: dict[str, np.ndarray]):
     if kind in (FlowSummary, ReferenceRun):
         vals = {k: v.item() if v.ndim == 0 else v for k, v in vals.items()}
     return kind(**vals)
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """A finished sweep: its config and one result per grid point (grid order):
-    :class:`PointResult` s for a ``SweepConfig``, ``DecayResult`` s for a ``DecayConfig``."""
-
-    config: SweepConfig | NetSweepConfig
-    points: tuple
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def first(self) -> PointResult:
-        """The first grid point (the only one for a default, single-point sweep)."""
-        return self.points[0]

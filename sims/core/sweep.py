@@ -1,13 +1,14 @@
 """Run a sweep: look every grid point up in the cache, compute the missing ones, store each as
 soon as it is done (so an interrupted sweep resumes where it stopped).
 
-A sweep is any ``Experiment``: a frozen config with grid points that knows how to compute one
-point, how to describe it (the cache key) and how to rebuild a cached result — the learning-rate
-sweeps of ``SweepConfig`` and the late-decay runs of ``DecayConfig`` alike.
+A sweep is any :class:`sims.core.experiment.Experiment`: a frozen config with grid points that
+knows how to compute one point, how to describe it (the cache key) and how to rebuild a cached
+result — the learning-rate sweeps of ``SweepConfig`` and the late-decay runs of ``DecayConfig``
+alike.
 
 The executor is the seam for schedulers: a callable ``executor(runner, config, points, say)``
 that computes ``runner(config, point)`` for every point — in this process
-(``serial_executor``) or on a Dask cluster (``sims.dask_executor``) — and yields
+(``serial_executor``) or on a Dask cluster (``sims.core.dask_executor``) — and yields
 ``(point, result)`` pairs as they finish, in any order; each is cached the moment it arrives.
 """
 
@@ -17,33 +18,14 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from diaglin._memory import available_memory
-from sims.cache import DEFAULT_CACHE_DIR, CacheMiss, ResultCache, prepare_dir
-from sims.config import point_key
-from sims.provenance import versions
-from sims.results import SweepResult
-
-
-class Experiment(Protocol):
-    """What ``run_sweep`` needs of a sweep's config (a frozen dataclass)."""
-
-    data_seed: int
-
-    def points(self) -> tuple: ...  # grid points, each with .index and .label
-
-    def point_spec(self, point) -> dict: ...  # everything that determines its numbers
-
-    def to_dict(self) -> dict: ...
-
-    def compute(self, point, *, progress=None) -> Any: ...  # a result with .to_arrays()
-
-    def decode(self, point, arrays: dict) -> Any: ...  # the cached result back
-
-    def memory_bytes(self, point) -> tuple[int, int]: ...  # (while computing, result)
-
+from sims.core.cache import DEFAULT_CACHE_DIR, CacheMiss, ResultCache, prepare_dir
+from sims.core.experiment import Experiment
+from sims.core.provenance import point_key, versions
 
 #: compute one grid point: runner(config, point, progress=callback) -> result, where the
 #: runner calls ``progress(text)`` now and then with what it is doing (a module-level function,
@@ -53,6 +35,22 @@ Runner = Callable[..., Any]
 #: ``say(text)`` reports what is going on (the progress bar's postfix).
 Executor = Callable[[Runner, Any, Sequence[Any], Callable[[str], None]],
                     Iterator[tuple[Any, Any]]]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A finished sweep: its config and one result per grid point (grid order), e.g.
+    ``PointResult`` s for a ``SweepConfig``, ``DecayResult`` s for a ``DecayConfig``."""
+
+    config: Experiment
+    points: tuple
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def first(self) -> Any:
+        """The first grid point (the only one for a default, single-point sweep)."""
+        return self.points[0]
 
 
 class CacheWarning(UserWarning):

@@ -19,7 +19,9 @@ import numpy as np
 
 from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
 from diaglin.data import DIGITS_TOTAL
-from sims.config import EtaGrid, nonneg_int, positive_tuple
+from sims.core.experiment import Experiment
+from sims.core.validate import nonneg_int, positive_tuple
+from sims.phase_diagram.config import EtaGrid
 
 #: the axes of the grid, slowest first: (config field, point field).
 AXES = (("alphas", "alpha"), ("epsilons", "eps"), ("widths", "width"), ("depths", "depth"),
@@ -59,7 +61,7 @@ def _names(name: str, values, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class NetSweepConfig(EtaGrid):
+class NetSweepConfig(EtaGrid, Experiment):
     """Everything that determines a network sweep's numbers (and hence its cache keys).
 
     Network: ``model`` "mlp" (fully connected; ``widths`` = units per hidden layer) or "cnn"
@@ -166,25 +168,6 @@ class NetSweepConfig(EtaGrid):
         if unknown:
             raise ValueError(f"unknown network sweep config fields: {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-    # --- what the sweep executor needs of an experiment (see sims.sweep.Experiment) -------
-    def compute(self, point: NetPoint, *, progress=None):
-        """Compute one grid point (``sims.net_point.compute_net_point``)."""
-        from sims.net_point import compute_net_point
-
-        return compute_net_point(self, point, progress=progress)
-
-    def decode(self, point: NetPoint, arrays: dict):
-        """A cached point's result from its arrays."""
-        from sims.results import NetPointResult
-
-        return NetPointResult.from_arrays(point, arrays)
-
-    def memory_bytes(self, point: NetPoint) -> tuple[int, int]:
-        """(bytes while computing the point, bytes of its result)."""
-        from sims.net_point import net_memory_bytes
-
-        return net_memory_bytes(self, point)
 
     def point_spec(self, point: NetPoint) -> dict:
         """Every field, with the grid axes replaced by this point's values."""

@@ -1,6 +1,6 @@
 """Run a sweep's grid points on a Dask cluster (the optional ``[dask]`` extra).
 
-``dask_executor(address)`` is an executor for ``sims.sweep.run_sweep``: every grid point to
+``dask_executor(address)`` is an executor for ``sims.core.sweep.run_sweep``: every grid point to
 compute becomes one task — a grid point is already a block sized for the Numba kernels (all
 learning rates of one point run in one batched kernel call) — and the results come back to the
 client as they finish, where ``run_sweep`` caches each at once (atomic, idempotent writes), so an
@@ -82,7 +82,7 @@ def dask_client(address: str, *, timeout: float | None = None):
 
 
 def dask_executor(client) -> Callable[..., Iterator]:
-    """An executor (``sims.sweep.Executor``) that runs each point as a task on ``client``'s
+    """An executor (``sims.core.sweep.Executor``) that runs each point as a task on ``client``'s
     cluster and yields (point, result) in completion order."""
     distributed = _require_dask()
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sims.decay_config import LATE, NO_DECAY
-from sims.decay_runs import DecayResult
+from sims.late_decay.config import LATE, NO_DECAY
+from sims.late_decay.runs import DecayResult
 
 FIT_TOL = 1e-2  #: phase I ends when train loss <= FIT_TOL x L(theta0)
 NORM_TOL = 0.1  #: phase II ends when ||theta||² <= (1 + NORM_TOL) x min on M

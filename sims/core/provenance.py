@@ -7,17 +7,20 @@ edited working tree with the same version number — is never served as this cod
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+#: Bump when the cached arrays change meaning; part of every cache key.
+CACHE_FORMAT = 3
 #: packages whose code the cached numbers depend on.
 PACKAGES = ("numpy", "scipy", "numba", "llvmlite")
 #: our own packages whose source computes the cached numbers.
 SOURCE_PACKAGES = ("diaglin", "sims")
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache
@@ -50,3 +53,12 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         **{name: _version(name) for name in PACKAGES},
     }
+
+
+def point_key(config, point, versions: dict[str, str]) -> str:
+    """sha256 (hex, 24 chars) of the experiment type, the point's spec, the package versions and
+    the cache format (``config``: any experiment, e.g. a SweepConfig)."""
+    payload = {"experiment": type(config).__name__, "spec": config.point_spec(point),
+               "versions": versions, "format": CACHE_FORMAT}  # fmt: skip
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -8,37 +8,17 @@ default: the grid then brackets the transition whatever alpha, eps, d or n are).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from diaglin._names import BACKENDS, DEPTH_MODELS, MODEL_NAMES
+from sims.core.experiment import Experiment
+from sims.core.validate import nonneg_int, positive_tuple
 
 ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
-#: Bump when the cached arrays change meaning; part of every cache key.
-CACHE_FORMAT = 3
-
-
-def positive_tuple(name: str, values, kind=float) -> tuple:
-    try:
-        out = tuple(kind(v) for v in np.atleast_1d(values).tolist())
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
-    if not out:
-        raise ValueError(f"{name}: needs at least one value")
-    if not all(np.isfinite(v) and v > 0 for v in out):
-        raise ValueError(f"{name}: every value must be finite and > 0, got {out}")
-    return out
-
-
-def nonneg_int(name: str, value) -> int:
-    """``value`` as an int, which must be an integer >= 0 (not a bool)."""
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
-    return int(value)
 
 
 class EtaGrid:
@@ -90,7 +70,7 @@ class GridPoint:
 
 
 @dataclass(frozen=True)
-class SweepConfig(EtaGrid):
+class SweepConfig(EtaGrid, Experiment):
     """Everything that determines a sweep's numbers (and hence its cache keys).
 
     Model: ``model`` (a ``diaglin.MODEL_NAMES`` entry) and ``model_kwargs`` (e.g.
@@ -192,25 +172,6 @@ class SweepConfig(EtaGrid):
             kw["model_kwargs"] = tuple(tuple(p) for p in kw["model_kwargs"])
         return cls(**kw)
 
-    # --- what the sweep executor needs of an experiment (see sims.sweep.Experiment) -------
-    def compute(self, point: GridPoint, *, progress=None):
-        """Compute one grid point (``sims.point.compute_point``)."""
-        from sims.point import compute_point
-
-        return compute_point(self, point, progress=progress)
-
-    def decode(self, point: GridPoint, arrays: dict):
-        """A cached point's result from its arrays."""
-        from sims.results import PointResult
-
-        return PointResult.from_arrays(point, arrays)
-
-    def memory_bytes(self, point: GridPoint) -> tuple[int, int]:
-        """(bytes while computing the point, bytes of its result)."""
-        from sims.point import point_memory_bytes
-
-        return point_memory_bytes(self, point)
-
     def point_spec(self, point: GridPoint) -> dict:
         """The full description of one grid point's computation (what its cache key hashes):
         every field, with the grid axes replaced by this point's values."""
@@ -220,12 +181,3 @@ class SweepConfig(EtaGrid):
         spec.update(alpha=point.alpha, eps=point.eps, d=point.d, n=point.n)
         spec["data"] = "one_point" if point.n == 1 else "sparse_regression"
         return spec
-
-
-def point_key(config, point, versions: dict[str, str]) -> str:
-    """sha256 (hex, 24 chars) of the experiment type, the point's spec, the package versions and
-    the cache format (``config``: any experiment, e.g. a SweepConfig)."""
-    payload = {"experiment": type(config).__name__, "spec": config.point_spec(point),
-               "versions": versions, "format": CACHE_FORMAT}  # fmt: skip
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]

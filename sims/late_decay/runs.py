@@ -18,7 +18,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from diaglin import Schedule, data, get_model, run_sgd, sharpness
-from sims.decay_config import LATE, NO_DECAY, DecayConfig, DecayPoint
+from sims.core.experiment import ExperimentRuns
+from sims.late_decay.config import LATE, NO_DECAY, DecayConfig, DecayPoint
 from theory import min_norm_point
 
 #: the per-run, per-record curves of a DecayResult
@@ -179,3 +180,21 @@ def compute_decay_point(
 
 __all__ = ["CURVES", "EARLY_CURVES", "DecayResult", "compute_decay_point", "early_steps",
            "schedules"]  # fmt: skip
+
+
+def decay_memory_bytes(config: DecayConfig, point: DecayPoint) -> tuple[int, int]:
+    """(bytes while computing, bytes of the result): the recorded trajectories dominate."""
+    B = config.runs()[0].size
+    T = config.total_steps // config.record_every + 1
+    K = 1 if config.model == "ww" else 2
+    curves = 8 * B * T * 8
+    return 8 * B * T * K * config.d * 4 + curves, curves
+
+
+def _decode(config: DecayConfig, point: DecayPoint, arrays: dict) -> DecayResult:
+    return DecayResult.from_arrays(point, arrays)
+
+
+#: what ``DecayConfig.compute`` / ``decode`` / ``memory_bytes`` run (see sims.late_decay).
+RUNS = ExperimentRuns(compute=compute_decay_point, decode=_decode,
+                      memory_bytes=decay_memory_bytes)  # fmt: skip

@@ -2,7 +2,7 @@
 SGD paths that decay the learning rate early or late (paper 2's pictures, on models of its class
 and on a small network).
 
-- ``exact``: the two-coordinate model (``sims.landscape_runs.exact_two_coordinate``): the
+- ``exact``: the two-coordinate model (``sims.landscape.runs.exact_two_coordinate``): the
   minima arc u_1² − v_2² = 1 in the (u_1, v_2) plane, train and test loss contours, the main run
   at eta with label noise and its branches decaying early / late. Writes
   ``landscape_exact.png/.pdf`` and ``.npz``. A few seconds.
@@ -21,19 +21,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from sims import cli_args
-from sims.cache import prepare_dir
+from sims.core.cache import prepare_dir
+from sims.core.cli import DEFAULT_OUT_DIR, cli_main, int_at_least, positive_float
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``--help`` documents every option)."""
-    pf, ia = cli_args.positive_float, cli_args.int_at_least
+    pf, ia = positive_float, int_at_least
     parser = argparse.ArgumentParser(
         prog="python -m sims.landscape",
         description="Train/test loss landscapes with label-noise SGD paths decaying early or "
@@ -54,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=ia(1), default=None,
                         help="rows per SGD step (default: 1 pca, 16 mlp; exact: 1)")  # fmt: skip
     parser.add_argument("--seed", type=ia(0), default=0, help="SGD seed (default: 0)")
-    parser.add_argument("--out", type=Path, default=cli_args.DEFAULT_OUT_DIR,
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR,
                         help="output folder, created if missing (default: ./out)")  # fmt: skip
     return parser
 
@@ -71,8 +70,8 @@ MLP_HIDDEN, MLP_TRAIN, MLP_TEST = 32, 200, 500
 
 
 def _save_npz(path: Path, arrays: dict, config: dict) -> None:
-    from sims.cache import atomic_write_bytes
-    from sims.provenance import versions
+    from sims.core.cache import atomic_write_bytes
+    from sims.core.provenance import versions
 
     buf = io.BytesIO()
     meta = json.dumps({"config": config, "versions": versions()})
@@ -85,7 +84,7 @@ def pca_picture(eta: float, sigma: float, decay_steps, total_steps: int, seed: i
     """Branches of label-noise SGD on the late-decay model's default data and its PCA surface;
     returns (surface, branches, min-norm theta, beta*)."""
     from diaglin import data, get_model
-    from sims.landscape_runs import branch_runs, pca_surface
+    from sims.landscape.runs import branch_runs, pca_surface
     from theory import min_norm_point
 
     model = get_model("pm")
@@ -111,7 +110,7 @@ def mlp_picture(eta: float, sigma: float, decay_steps, total_steps: int, seed: i
     (surface, branches, final test losses of the runs (R,))."""
     from diaglin import data
     from diaglin.nets import mlp
-    from sims.landscape_runs import branch_runs, pca_surface
+    from sims.landscape.runs import branch_runs, pca_surface
 
     ds = data.digits(MLP_TRAIN, n_test=MLP_TEST, seed=0)
     net = mlp(ds.X.shape[1], (MLP_HIDDEN,), 10)
@@ -128,7 +127,7 @@ def mlp_picture(eta: float, sigma: float, decay_steps, total_steps: int, seed: i
     return pca_surface(br, train, test), br, test(br.final)
 
 
-@cli_args.cli_main
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute the picture, draw it, save figure and arrays."""
     parser = build_parser()
@@ -147,13 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--out {args.out}: cannot write in this folder (read-only)")
     except OSError as exc:
         parser.error(f"--out: {exc}")
-    from sims.landscape_plotting import exact_figure, mlp_figure, pca_figure
-    from sims.plotting import save_figure
+    from sims.core.figures import save_figure
+    from sims.landscape.plotting import exact_figure, mlp_figure, pca_figure
 
     config = dict(kind=args.kind, seed=args.seed, **opts)
     stem = f"landscape_{args.kind}"
     if args.kind == "exact":
-        from sims.landscape_runs import exact_two_coordinate
+        from sims.landscape.runs import exact_two_coordinate
 
         pic = exact_two_coordinate(seed=args.seed, **opts)
         fig = exact_figure(pic)
@@ -176,7 +175,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in [*written, Path(args.out) / f"{stem}.npz"]:
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

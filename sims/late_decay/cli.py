@@ -14,17 +14,23 @@ About a minute on 2 cores (plus ~60 s compiling the SGD kernel on first use).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from sims import cli_args
+from sims.core.cli import (
+    add_run_arguments,
+    cli_main,
+    int_at_least,
+    nonneg_float,
+    positive_float,
+    run_from_args,
+)
 
 _DEFAULT_K = (0, 1_000, 3_000, 10_000, 30_000, 60_000, 100_000, 200_000, 400_000)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``--help`` documents every option)."""
-    from sims.decay_config import DECAY_MODELS
+    from sims.late_decay.config import DECAY_MODELS
 
     parser = argparse.ArgumentParser(
         prog="python -m sims.late_decay",
@@ -32,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "time K with the no-noise and no-decay controls, the three phases, the budget view, "
         "and the phase-II time scale T_II ~ C/(eta² sigma²) over an (eta, sigma) grid.",
     )
-    pf, nf, ia = cli_args.positive_float, cli_args.nonneg_float, cli_args.int_at_least
+    pf, nf, ia = positive_float, nonneg_float, int_at_least
     g = parser.add_argument_group("model and data")
     g.add_argument("--model", choices=DECAY_MODELS, default="pm",
                    help="beta = w⊙w (ww), u⊙v (uv) or u⊙u − v⊙v (pm; default)")  # fmt: skip
@@ -69,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scaling-seeds", type=ia(1), default=3,
                    help="seeds per scaling point: the first N of --seeds (default: 3)")  # fmt: skip
     g.add_argument("--no-scaling", action="store_true", help="skip the scaling grid")
-    cli_args.add_run_arguments(parser, backend=False)
+    add_run_arguments(parser, backend=False)
     g = parser.add_argument_group("figure")
     g.add_argument("--stem", default="late_decay", help="file name stem (default: late_decay)")
     return parser
@@ -77,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configs_from_args(args: argparse.Namespace):
     """The (main, scaling or None) ``DecayConfig`` s the options describe (ValueError if bad)."""
-    from sims.decay_config import DecayConfig
+    from sims.late_decay.config import DecayConfig
 
     common = dict(model=args.model, n=args.n, d=args.d, sparsity=args.sparsity,
                   data_seed=args.seed, alpha=args.alpha, batch_size=args.batch_size,
@@ -94,7 +100,7 @@ def configs_from_args(args: argparse.Namespace):
     return main, scaling
 
 
-@cli_args.cli_main
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or load) both sweeps, draw the figures, print and save the comparison table."""
     parser = build_parser()
@@ -103,13 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         main_cfg, scaling_cfg = configs_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
-    runs = cli_args.run_from_args(parser, args, main_cfg).first()
+    runs = run_from_args(parser, args, main_cfg).first()
     scaling = [] if scaling_cfg is None else list(
-        cli_args.run_from_args(parser, args, scaling_cfg).points)  # fmt: skip
-    from sims.compare import save_table
-    from sims.decay_compare import compare_decay
-    from sims.decay_plotting import late_decay_figure, scaling_figure
-    from sims.plotting import save_figure
+        run_from_args(parser, args, scaling_cfg).points)  # fmt: skip
+    from sims.core.figures import save_figure
+    from sims.core.table import save_table
+    from sims.late_decay.compare import compare_decay
+    from sims.late_decay.plotting import late_decay_figure, scaling_figure
 
     written = save_figure(late_decay_figure(runs, main_cfg), args.out, args.stem)
     if scaling:
@@ -120,7 +126,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0 if table.passed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from diaglin import MODEL_NAMES
+from sims.core.experiment import Experiment
 
 #: run variants (stored per run as int codes)
 LATE, NO_NOISE, NO_DECAY = 0, 1, 2
@@ -42,7 +43,7 @@ class DecayPoint:
 
 
 @dataclass(frozen=True)
-class DecayConfig:
+class DecayConfig(Experiment):
     """Everything that determines the numbers of a late-decay experiment (and its cache keys).
 
     Data: ``diaglin.data.sparse_regression(n, d, sparsity, seed=data_seed)`` (columns normalised
@@ -147,27 +148,6 @@ class DecayConfig:
         spec.pop("sigmas")
         spec.update(eta=point.eta, sigma=point.sigma)
         return spec
-
-    # --- what the sweep executor needs (sims.sweep.Experiment) -----------------------------
-    def compute(self, point: DecayPoint, *, progress=None):
-        """Run the point's SGD batch (``sims.decay_runs.compute_decay_point``)."""
-        from sims.decay_runs import compute_decay_point
-
-        return compute_decay_point(self, point, progress=progress)
-
-    def decode(self, point: DecayPoint, arrays: dict):
-        """A cached point's result from its arrays."""
-        from sims.decay_runs import DecayResult
-
-        return DecayResult.from_arrays(point, arrays)
-
-    def memory_bytes(self, point: DecayPoint) -> tuple[int, int]:
-        """(bytes while computing, bytes of the result): the recorded trajectories dominate."""
-        B = self.runs()[0].size
-        T = self.total_steps // self.record_every + 1
-        K = 1 if self.model == "ww" else 2
-        curves = 8 * B * T * 8
-        return 8 * B * T * K * self.d * 4 + curves, curves
 
 
 def _tuple(name, values, kind, minimum, *, strict=False, empty=False) -> tuple:

@@ -7,9 +7,7 @@ range is named in an "off-scale" note on the panel instead.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib import ticker
@@ -19,10 +17,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from diaglin.status import Status
-from sims.cache import atomic_write_bytes
-from sims.predictions import Predictions
-from sims.regimes import Regime, classify
-from sims.results import NetPointResult, PointResult
+from sims.phase_diagram.predictions import Predictions
+from sims.phase_diagram.regimes import Regime, classify
+from sims.phase_diagram.results import NetPointResult, PointResult
 
 REGIME_COLOURS = {
     Regime.FLOW: "#4c9be8",
@@ -327,17 +324,3 @@ def phase_map_figure(
                fontsize=9)  # fmt: skip
     fig.suptitle(f"Phase map of GD ({model}) over (η, {symbol})")
     return fig
-
-
-def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """Save ``fig`` as ``out_dir/stem.png`` (150 dpi) and ``.pdf``; return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in FORMATS:
-        path = out_dir / f"{stem}.{fmt}"
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150)
-        atomic_write_bytes(path, buf.getvalue())
-        paths.append(path)
-    return paths

@@ -10,8 +10,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from sims.decay_config import LATE, NO_NOISE
-from sims.decay_phases import (
+from sims.late_decay.config import LATE, NO_NOISE
+from sims.late_decay.phases import (
     FIT_TOL,
     NORM_TOL,
     KCurve,
@@ -21,7 +21,7 @@ from sims.decay_phases import (
     phase_two_times,
     phases_of,
 )
-from sims.decay_runs import DecayResult
+from sims.late_decay.runs import DecayResult
 
 _LATE, _NO_NOISE, _NO_DECAY = "#1565c0", "#9e9e9e", "#c62828"
 _CURVES = {  # curve -> (label, colour)
