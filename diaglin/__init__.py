@@ -35,6 +35,8 @@ _LAZY = {
     "Schedule": "diaglin.schedules",
     "GFResult": "diaglin.flow",
     "gradient_flow": "diaglin.flow",
+    "GFBatch": "diaglin.flow",
+    "gradient_flow_batch": "diaglin.flow",
     "SharpnessResult": "diaglin.spectrum",
     "hessian": "diaglin.spectrum",
     "sharpness": "diaglin.spectrum",
@@ -46,7 +48,7 @@ _LAZY = {
 __all__ = [
     "__version__", "DEPTH_MODELS", "MODEL_NAMES", "data", "DiagonalModel", "get_model",
     "GDResult", "IterateStats", "Trajectory", "run_gd", "run_sgd", "Phase", "Schedule",
-    "GFResult", "gradient_flow",
+    "GFResult", "gradient_flow", "GFBatch", "gradient_flow_batch",
     "SharpnessResult", "hessian", "sharpness", "FlowStatus", "Status", "CudaUnavailable",
 ]  # fmt: skip
 assert set(__all__) == {"__version__", "DEPTH_MODELS", "MODEL_NAMES", *_LAZY}
@@ -68,7 +70,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from diaglin import data
     from diaglin.cuda.runtime import CudaUnavailable
-    from diaglin.flow import GFResult, gradient_flow
+    from diaglin.flow import GFBatch, GFResult, gradient_flow, gradient_flow_batch
     from diaglin.gd import run_gd
     from diaglin.models import DiagonalModel, get_model
     from diaglin.results import GDResult, IterateStats, Trajectory

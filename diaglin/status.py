@@ -19,3 +19,5 @@ class FlowStatus(IntEnum):
     CONVERGED = 0  #: the loss reached ``eps``
     T_MAX = 1  #: the time limit ``t_max`` came first
     MAX_STEPS = 2  #: the cap on solver steps came first (e.g. a tolerance too tight to progress)
+    DIVERGED = 3  #: the flow blew up in finite time (deep models from a large initialisation)
+    STALLED = 4  #: the step size fell below the time's rounding before the loss reached eps

@@ -39,17 +39,18 @@ def test_gradient_flow_matches_closed_form_to_5_digits(seed, d, alpha):
     assert gf.s_gf == pytest.approx(s_ref, rel=1e-7)
 
 
-def test_gradient_flow_reports_why_it_stopped():
+@pytest.mark.parametrize("method", ["dual", "dop853"])
+def test_gradient_flow_reports_why_it_stopped(method):
     ds = dl.data.one_point(5, seed=0)
     m = dl.get_model("ww")
     # from w = 0 the gradient vanishes: the flow never moves, so there is no s_GF
-    still = dl.gradient_flow(m, ds.X, ds.y, np.zeros(5), t_max=10.0)
+    still = dl.gradient_flow(m, ds.X, ds.y, np.zeros(5), t_max=10.0, method=method)
     assert still.status == dl.FlowStatus.T_MAX and not still.converged
     assert np.isnan(still.s_gf) and np.isnan(still.eta_c)
     np.testing.assert_array_equal(still.theta_final, np.zeros(5))
-    # a step cap ends a (here: too loose-tolerance) integration with its own status
-    capped = dl.gradient_flow(m, ds.X, ds.y, m.init(5, 0.01), rtol=1e-4, max_steps=20)
-    assert capped.status == dl.FlowStatus.MAX_STEPS and len(capped.t) == 21
+    # a step cap ends an integration with its own status
+    capped = dl.gradient_flow(m, ds.X, ds.y, m.init(5, 0.01), max_steps=3, method=method)
+    assert capped.status == dl.FlowStatus.MAX_STEPS and len(capped.t) == 4
     assert np.isnan(capped.eta_c)
     with pytest.raises(ValueError, match="max_steps"):
         dl.gradient_flow(m, ds.X, ds.y, m.init(5, 0.01), max_steps=0)
