@@ -65,9 +65,11 @@ def test_versions_name_the_source_and_what_computes_the_numbers():
 
 @pytest.mark.parametrize("edited", ["diaglin/kernels/tile.py", "diaglin/kernels/specialise.py",
                                     "sims/core/cache.py", "sims/phase_diagram/point.py",
-                                    "sims/late_decay/runs.py", "sims/__init__.py"])  # fmt: skip
+                                    "sims/late_decay/runs.py", "sims/__init__.py",
+                                    "theory/late_decay.py"])  # fmt: skip
 def test_an_edit_to_the_source_changes_every_cache_key(tmp_path, monkeypatch, edited):
-    """An edit anywhere in diaglin or sims (e.g. a kernel fix: results of the version before
+    """An edit anywhere in diaglin, sims or theory (cached late-decay results hold theory's
+    min-norm point; e.g. a kernel fix: results of the version before
     it are never served after it) changes the source hash, and with it every point's key."""
     root = tmp_path / "tree"
     for pkg in sims.core.provenance.SOURCE_PACKAGES:
