@@ -2,38 +2,17 @@
 
 import json
 import os
-from dataclasses import fields
 
 import numpy as np
 import pytest
+from sims_builders import fake_point
 
 import sims.core.sweep
 import sims.phase_diagram.point
-from diaglin import IterateStats
 from sims.core.cache import CacheMiss, ResultCache, atomic_save_npz, atomic_write_bytes
 from sims.core.provenance import point_key
 from sims.core.sweep import run_sweep
-from sims.phase_diagram.config import GridPoint, SweepConfig
-from sims.phase_diagram.results import FlowSummary, PointResult, ReferenceRun
-
-
-def fake_point(config: SweepConfig, point: GridPoint, **_) -> PointResult:
-    """Deterministic stand-in for diaglin: numbers depend only on (config, point)."""
-    rng = np.random.default_rng(point.index)
-    etas = config.etas(0.1)
-    B, d = etas.size, point.d
-    stats = IterateStats(
-        **{
-            f.name: rng.random((B, d) if f.name in ("theta", "beta") else B)
-            for f in fields(IterateStats)
-        }
-    )
-    return PointResult(
-        point=point, X=rng.random((point.n, d)), y=rng.random(point.n),
-        beta_star=rng.random(d), etas=etas, status=np.zeros(B, np.int8),
-        steps=np.arange(B), final=stats, flow=FlowSummary(20.0, 0.1, rng.random(d), True),
-        averaged=None, reference=ReferenceRun(1e-4, rng.random(d), 0, 10),
-    )  # fmt: skip
+from sims.phase_diagram.config import SweepConfig
 
 
 class Counter:

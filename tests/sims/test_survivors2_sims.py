@@ -17,40 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sims_builders import constructed, fake_point
 
 from sims.late_decay.compare import compare_decay
 from sims.late_decay.config import LATE, NO_DECAY, NO_NOISE, DecayConfig, DecayPoint
 from sims.late_decay.phases import first_step_below, phases_of
 from sims.late_decay.runs import (
-    EARLY_CURVES,
-    DecayResult,
     compute_decay_point,
     early_steps,
     schedules,
 )
-
-
-def _constructed(point: DecayPoint, variant, decay_step, seed, *, steps, early, **arrays):
-    """A DecayResult of the given runs with every curve 1 (unless given in ``arrays``)."""
-    variant, decay_step, seed = (np.asarray(a, dtype=np.int64) for a in
-                                 (variant, decay_step, seed))  # fmt: skip
-    seeds = np.unique(seed)
-    B, T, S, T1, d = variant.size, steps.size, seeds.size, early.size, 3
-    fields = dict(
-        X=np.eye(d), y=np.ones(d), beta_star=np.array([1.0, 0.0, 0.0]),
-        beta_min_norm=np.array([1.0, 0.0, 0.0]), norm_sq_min=1.0, variant=variant,
-        decay_step=decay_step, seed=seed, status=np.zeros(B, np.int8), steps=steps,
-        final_theta=np.ones((B, 2 * d)), final_train_loss=np.ones(B),
-        final_test_loss=np.ones(B), final_norm_sq=np.ones(B), final_trace=np.ones(B),
-        final_sharpness=np.ones(B), seeds=seeds, early_steps=early, fit_train_loss=np.ones((S, T1)),
-    )  # fmt: skip
-    for name in ("train_loss", "test_loss", "norm_sq", "l1_beta", "dist_min_norm", "trace"):
-        fields[name] = np.ones((B, T))
-    for name in EARLY_CURVES:
-        fields[f"early_{name}"] = np.ones((S, T1))
-    fields.update(arrays)
-    return DecayResult(point=point, **fields)
-
 
 # --- late decay: the controls ---------------------------------------------------------------
 
@@ -133,7 +109,7 @@ def test_a_curve_that_lands_exactly_on_the_level_is_below_it():
 
 def test_a_decay_at_step_zero_is_a_decay():
     steps, early = np.arange(0, 1001, 100), np.arange(0, 11)
-    r = _constructed(DecayPoint(0, 0.1, 1.0), [LATE, LATE, NO_DECAY], [0, 300, -1], [0, 0, 0],
+    r = constructed(DecayPoint(0, 0.1, 1.0), [LATE, LATE, NO_DECAY], [0, 300, -1], [0, 0, 0],
                      steps=steps, early=early)  # fmt: skip
     assert phases_of(r, 0).decay == 0.0
     assert phases_of(r, 1).decay == 300.0
@@ -145,7 +121,7 @@ def test_no_noise_spread_is_range_over_mean():
     (3 − 1) / 2 = 1 (it would be 2/3 over the maximum)."""
     ks = np.array([0, 0, 100, 100, 500, 500])
     loss = np.array([0.5, 1.5, 2.0, 2.0, 2.5, 3.5])
-    r = _constructed(DecayPoint(0, 0.1, 1.0), [NO_NOISE] * 6, ks, [0, 1] * 3,
+    r = constructed(DecayPoint(0, 0.1, 1.0), [NO_NOISE] * 6, ks, [0, 1] * 3,
                      steps=np.arange(0, 1001, 100), early=np.arange(0, 11),
                      final_test_loss=loss)  # fmt: skip
     row = compare_decay(r, [], "pm").row("no-noise control: spread over K")
@@ -159,7 +135,7 @@ def test_min_norm_check_is_two_sided():
     ks = np.array([0, 0, 1000, 1000])
     for factor, passed in ((0.5, False), (1.05, True), (1.5, False)):
         norm = np.where(ks == 1000, factor, 3.0)  # norm_sq_min = 1
-        r = _constructed(DecayPoint(0, 0.1, 1.0), [LATE] * 4, ks, [0, 1, 0, 1],
+        r = constructed(DecayPoint(0, 0.1, 1.0), [LATE] * 4, ks, [0, 1, 0, 1],
                          steps=np.arange(0, 2001, 100), early=np.arange(0, 11),
                          final_norm_sq=norm)  # fmt: skip
         row = compare_decay(r, [], "pm").row("||theta||² at latest decay vs min on M")
@@ -177,7 +153,7 @@ def test_only_runs_that_interpolate_to_1e_12_count_as_on_the_manifold():
     r_b = 1e-4
     trace = np.array([4.0, 4.0 * (1 + 1e-4) + 2 * r_b * 2])
     loss = np.array([0.0, 0.5 * r_b**2])
-    r = _constructed(DecayPoint(0, 0.1, 1.0), [NO_DECAY] * 2, [-1] * 2, [0, 1],
+    r = constructed(DecayPoint(0, 0.1, 1.0), [NO_DECAY] * 2, [-1] * 2, [0, 1],
                      steps=np.arange(0, 1001, 100), early=np.arange(0, 11), X=X, y=y,
                      final_theta=theta, final_trace=trace, final_train_loss=loss)  # fmt: skip
     row = compare_decay(r, [], "ww").row("tr Hessian on M vs label-noise regulariser")
@@ -332,26 +308,6 @@ def test_sweep_memory_is_the_largest_working_set_plus_every_kept_result(monkeypa
     assert sweep.check_memory(_FakeExperiment(), []) == 0
 
 
-def _fake_point(config, point, **_):
-    """Deterministic stand-in for diaglin: numbers depend only on (config, point)."""
-    from dataclasses import fields
-
-    from diaglin import IterateStats
-    from sims.phase_diagram.results import FlowSummary, PointResult, ReferenceRun
-
-    rng = np.random.default_rng(point.index)
-    etas = config.etas(0.1)
-    B, d = etas.size, point.d
-    stats = IterateStats(**{f.name: rng.random((B, d) if f.name in ("theta", "beta") else B)
-                            for f in fields(IterateStats)})  # fmt: skip
-    return PointResult(
-        point=point, X=rng.random((point.n, d)), y=rng.random(point.n),
-        beta_star=rng.random(d), etas=etas, status=np.zeros(B, np.int8),
-        steps=np.arange(B), final=stats, flow=FlowSummary(20.0, 0.1, rng.random(d), True),
-        averaged=None, reference=ReferenceRun(1e-4, rng.random(d), 0, 10),
-    )  # fmt: skip
-
-
 def test_a_sidecar_that_names_another_grid_point_is_recomputed(tmp_path):
     """The sidecar records which grid point it holds (its label); one naming another point does
     not describe this computation: a CacheWarning, and the point is computed again."""
@@ -365,7 +321,7 @@ def test_a_sidecar_that_names_another_grid_point_is_recomputed(tmp_path):
 
     def runner(config, point, **kw):
         calls.append(point.index)
-        return _fake_point(config, point, **kw)
+        return fake_point(config, point, **kw)
 
     run_sweep(cfg, cache_dir=tmp_path, runner=runner, progress=False)
     assert sorted(calls) == [0, 1]

@@ -11,34 +11,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from sims_builders import constructed
 
 from sims.late_decay.compare import compare_decay, scaling_rows
 from sims.late_decay.config import LATE, NO_DECAY, NO_NOISE, DecayConfig, DecayPoint
 from sims.late_decay.phases import phase_two_times
-from sims.late_decay.runs import EARLY_CURVES, DecayResult, compute_decay_point, early_steps
-
-
-def _constructed(point: DecayPoint, variant, decay_step, seed, *, steps, early, **arrays):
-    """A DecayResult of the given runs with every curve 1 (unless given in ``arrays``)."""
-    variant, decay_step, seed = (np.asarray(a, dtype=np.int64) for a in
-                                 (variant, decay_step, seed))  # fmt: skip
-    seeds = np.unique(seed)
-    B, T, S, T1, d = variant.size, steps.size, seeds.size, early.size, 3
-    fields = dict(
-        X=np.eye(d), y=np.ones(d), beta_star=np.array([1.0, 0.0, 0.0]),
-        beta_min_norm=np.array([1.0, 0.0, 0.0]), norm_sq_min=1.0, variant=variant,
-        decay_step=decay_step, seed=seed, status=np.zeros(B, np.int8), steps=steps,
-        final_theta=np.ones((B, 2 * d)), final_train_loss=np.ones(B),
-        final_test_loss=np.ones(B), final_norm_sq=np.ones(B), final_trace=np.ones(B),
-        final_sharpness=np.ones(B), seeds=seeds, early_steps=early, fit_train_loss=np.ones((S, T1)),
-    )  # fmt: skip
-    for name in ("train_loss", "test_loss", "norm_sq", "l1_beta", "dist_min_norm", "trace"):
-        fields[name] = np.ones((B, T))
-    for name in EARLY_CURVES:
-        fields[f"early_{name}"] = np.ones((S, T1))
-    fields.update(arrays)
-    return DecayResult(point=point, **fields)
-
+from sims.late_decay.runs import EARLY_CURVES, compute_decay_point, early_steps
 
 # --- 1. the phase-II constant ---------------------------------------------------------------
 
@@ -55,7 +33,7 @@ def test_phase_two_constant_is_the_first_hit_time_times_eta_squared_sigma_square
         t = C / (eta**2 * sigma**2)  # 400, 1600, 1600, 625
         hits = (round(t) - 25, round(t) + 25)  # the two seeds' first hits; their mean is t
         norm = np.array([np.where(steps < h, 3.0, 1.05) for h in hits])  # min on M is 1
-        results.append(_constructed(DecayPoint(i, eta, sigma), [NO_DECAY] * 2, [-1] * 2, [0, 1],
+        results.append(constructed(DecayPoint(i, eta, sigma), [NO_DECAY] * 2, [-1] * 2, [0, 1],
                                     steps=steps, early=early, norm_sq=norm,
                                     early_norm_sq=np.full((2, early.size), 3.0)))  # fmt: skip
         expected_t.append(np.mean(hits))
@@ -78,7 +56,7 @@ def test_benefit_ratio_is_latest_over_the_earliest_decay_not_the_second_earliest
     second-earliest decay it would be 0.2 (fails)."""
     ks = np.array([1000, 0, 100, 0, 1000, 100])
     loss = np.array([0.05, 1.0, 0.3, 1.2, 0.07, 0.3])
-    r = _constructed(DecayPoint(0, 0.01, 1.0), [LATE] * ks.size, ks, [0, 0, 0, 1, 1, 1],
+    r = constructed(DecayPoint(0, 0.01, 1.0), [LATE] * ks.size, ks, [0, 0, 0, 1, 1, 1],
                      steps=np.arange(0, 2001, 100), early=np.arange(0, 11),
                      final_test_loss=loss)  # fmt: skip
     expected = loss[ks == ks.max()].mean() / loss[ks == ks.min()].mean()
