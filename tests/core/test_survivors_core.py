@@ -215,17 +215,20 @@ def test_s_gf_is_refined_when_the_largest_sampled_sharpness_is_next_to_the_end()
     assert gf.eta_c == pytest.approx(2 / s_peak, rel=1e-9)
 
 
-def test_s_gf_is_refined_when_the_largest_sampled_sharpness_is_the_last_point():
+@pytest.mark.parametrize("method, fractions", [("dop853", (0.1, 1e-3)), ("dual", (0.3, 0.1))])
+def test_s_gf_is_refined_when_the_largest_sampled_sharpness_is_the_last_point(method, fractions):
     """As above, with the path stopped just past the peak, inside the step after the sample
     next to it: the largest sample is then the last point, and the peak lies between it and
-    the point before (the refinement once skipped both end points)."""
+    the point before (the refinement once skipped both end points). ``fractions``: where in
+    that step the path stops, so that the last sample misses the peak by more than 1e-9
+    (the dual integrator's steps are shorter)."""
     m = dl.get_model("power", depth=3)
     X, y, th0 = np.array([[1.0]]), np.array([1.0]), np.array([0.3])
     s_peak, w_peak = 4.5 * 0.1 ** (1 / 3), 0.1 ** (1 / 3)
-    w = dl.gradient_flow(m, X, y, th0, eps=1e-8).theta[:, 0]
+    w = dl.gradient_flow(m, X, y, th0, eps=1e-8, method=method).theta[:, 0]
     i = int(np.searchsorted(w, w_peak))  # w[i - 1] < w_peak <= w[i]
-    for w_end in (w_peak + 0.1 * (w[i] - w_peak), w_peak + 1e-3 * (w[i] - w_peak)):
-        gf = dl.gradient_flow(m, X, y, th0, eps=0.5 * (w_end**3 - 1) ** 2)
+    for w_end in (w_peak + f * (w[i] - w_peak) for f in fractions):
+        gf = dl.gradient_flow(m, X, y, th0, eps=0.5 * (w_end**3 - 1) ** 2, method=method)
         assert gf.converged and int(np.argmax(gf.sharpness)) == gf.t.size - 1
         assert gf.sharpness[-1] < s_peak * (1 - 1e-9)  # the samples miss the peak
         assert gf.s_gf == pytest.approx(s_peak, rel=1e-9)
