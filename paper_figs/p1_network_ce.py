@@ -21,4 +21,5 @@ FIGURE = PaperFigure(
         "network_ce",
     ),
     ("network_ce.png",),
+    quick=("--n-etas", "6", "--max-steps", "3000"),
 )

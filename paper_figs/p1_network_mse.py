@@ -10,4 +10,5 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     ("--model", "mlp", "--averaged", "20", "--stem", "network_mse"),
     ("network_mse.png",),
+    quick=("--n-etas", "6", "--max-steps", "3000"),
 )

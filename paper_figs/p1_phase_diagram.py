@@ -10,4 +10,5 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     (),
     ("phase_diagram.png",),
+    quick=("--n-etas", "16"),
 )

@@ -10,4 +10,5 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     ("--averaged", "4", "--stem", "phase_diagram_averaged"),
     ("phase_diagram_averaged.png",),
+    quick=("--n-etas", "16"),
 )

@@ -9,4 +9,5 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     ("--map", "alpha"),
     ("phase_map_alpha.png",),
+    quick=("--map-values", "0.003", "0.03", "0.3", "--map-etas", "10"),
 )

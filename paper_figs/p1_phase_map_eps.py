@@ -9,4 +9,5 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     ("--map", "eps"),
     ("phase_map_eps.png",),
+    quick=("--map-values", "1e-12", "1e-6", "1e-2", "--map-etas", "10"),
 )

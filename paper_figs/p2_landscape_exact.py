@@ -11,4 +11,5 @@ FIGURE = PaperFigure(
     ("exact",),
     ("landscape_exact.png",),
     cached=False,
+    quick=("--total-steps", "20000", "--decay-steps", "0", "2000", "15000"),
 )

@@ -11,4 +11,5 @@ FIGURE = PaperFigure(
     ("mlp",),
     ("landscape_mlp.png",),
     cached=False,
+    quick=("--total-steps", "8000", "--decay-steps", "1000", "3000", "6000"),
 )

@@ -11,4 +11,5 @@ FIGURE = PaperFigure(
     ("pca",),
     ("landscape_pca.png",),
     cached=False,
+    quick=("--total-steps", "50000", "--decay-steps", "1000", "10000", "30000"),
 )

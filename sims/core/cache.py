@@ -107,7 +107,8 @@ class CacheMiss:
 
 @dataclass(frozen=True)
 class ResultCache:
-    """A folder of cached grid points, addressed by key (see :func:`sims.core.provenance.point_key`)."""
+    """A folder of cached grid points, addressed by key
+    (see :func:`sims.core.provenance.point_key`)."""
 
     root: Path = DEFAULT_CACHE_DIR
 

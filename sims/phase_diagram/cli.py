@@ -1,9 +1,9 @@
 """``python -m sims.phase_diagram``: sweep eta from tiny to divergence and draw the phase diagram.
 
-``--model mlp`` / ``cnn``: the same protocol on a small network (``sims.phase_diagram.net_config``; default:
-one hidden tanh layer of width 32 on 100 standardised digits, MSE), with the held-out test loss
-in the third panel and one summary line per grid point (eta_c, the EoS branch, the test-loss
-minimum and whether it is U-shaped).
+``--model mlp`` / ``cnn``: the same protocol on a small network
+(``sims.phase_diagram.net_config``; default: one hidden tanh layer of width 32 on 100
+standardised digits, MSE), with the held-out test loss in the third panel and one summary line
+per grid point (eta_c, the EoS branch, the test-loss minimum and whether it is U-shaped).
 
 With no arguments: the one-point shared-weight DLN (d = 5, alpha = 0.01, eps = 1e-12, 80
 log-spaced eta from 0.05 eta_c to 3 eta_c), written to ./out/phase_diagram.png and .pdf.

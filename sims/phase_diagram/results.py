@@ -106,10 +106,11 @@ class HeldOut:
 
 @dataclass(frozen=True)
 class NetPointResult:
-    """One grid point of a network sweep (``sims.phase_diagram.net_config``): per step size eta the GD
-    status, steps and exact statistics at the final iterate (θ, the end-to-end linear map as
-    β, sharpness, norms), the held-out ``test`` loss and accuracy, the same for the mean of
-    the last K iterates when asked, and the gradient-flow reference; P = ``n_params``."""
+    """One grid point of a network sweep (``sims.phase_diagram.net_config``): per step size
+    eta the GD status, steps and exact statistics at the final iterate (θ, the end-to-end
+    linear map as β, sharpness, norms), the held-out ``test`` loss and accuracy, the same for
+    the mean of the last K iterates when asked, and the gradient-flow reference; P =
+    ``n_params``."""
 
     point: NetPoint
     etas: np.ndarray
