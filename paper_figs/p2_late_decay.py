@@ -11,19 +11,8 @@ FIGURE = PaperFigure(
     "sims.late_decay",
     (),
     ("late_decay.png", "phase2_scaling.png"),
-    quick=(
-        "--total-steps",
-        "40000",
-        "--decay-steps",
-        "0",
-        "10000",
-        "30000",
-        "--seeds",
-        "0",
-        "1",
-        "--scaling-steps",
-        "40000",
-        "--scaling-seeds",
-        "1",
+    quick=tuple(
+        "--total-steps 30000 --decay-steps 0 10000 25000 --seeds 0 1 --scaling-steps 40000 "
+        "--scaling-seeds 1 --scaling-etas 0.006 --scaling-sigmas 1 1.4 2".split()
     ),
 )

@@ -194,10 +194,11 @@ def scaling_figure(results: list[DecayResult]) -> Figure:
         a.text(0.02, 0.98, f"{missing} point(s) did not reach min norm within the budget",
                transform=a.transAxes, fontsize=7, va="top")  # fmt: skip
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap="plasma"), ax=b, label="label noise σ")
-    for ax in (a, b):
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    a.set_yscale("log")
+    if ok.any():  # log axes need a point (none: the note above and empty linear axes)
+        for ax in (a, b):
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        a.set_yscale("log")
     a.set_xlabel("1 / (η² σ²)")
     a.set_ylabel(f"T_II: first step with ‖θ‖² ≤ {1 + NORM_TOL:g}·min (no decay, mean of seeds)")
     a.set_title("(a) phase II lasts ~ 1/(η²σ²)")
@@ -206,5 +207,6 @@ def scaling_figure(results: list[DecayResult]) -> Figure:
     b.set_ylim(0, max(2 * p2.c_mean, np.nanmax(p2.constant) * 1.1) if ok.any() else 1)
     b.set_title("(b) the constant across the grid")
     a.legend(handles=handles, fontsize=7, loc="lower right")
-    b.legend(fontsize=7, loc="lower right")
+    if ok.any():
+        b.legend(fontsize=7, loc="lower right")
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import pytest
 
 import paper_figs
@@ -58,3 +59,31 @@ def test_quick_mode_says_so_in_its_index(tmp_path):
     (fig,) = [f for f in paper_figs.FIGURES if f.name == "landscape_exact"]
     index = (tmp_path / "INDEX.md").read_text()
     assert index.startswith("Quick mode") and fig.command_for(quick=True) in index
+
+
+def test_thumbnails_are_the_figures_scaled_down(tmp_path):
+    """A drawn figure's thumbnail has the asked width, the same aspect ratio, and the same
+    picture: its mean colour within 2 % of the original's."""
+    from PIL import Image
+
+    from paper_figs import thumbnails
+
+    src = tmp_path / "src"
+    assert main(["--only", "landscape_exact", "--out", str(src)]) == 0
+    out = thumbnails.thumbnail(src / "landscape_exact.png", tmp_path / "small.png", width=300)
+    with Image.open(src / "landscape_exact.png") as big, Image.open(out) as small:
+        assert small.width == 300
+        assert abs(small.height / small.width - big.height / big.width) < 0.01
+        a = np.asarray(big.convert("RGB"), float).mean(axis=(0, 1))
+        b = np.asarray(small.convert("RGB"), float).mean(axis=(0, 1))
+    assert np.allclose(a, b, rtol=0.02)
+    assert out.stat().st_size < (src / "landscape_exact.png").stat().st_size
+
+
+def test_thumbnails_name_what_is_not_drawn_yet(tmp_path, capsys):
+    from paper_figs import thumbnails
+
+    with pytest.raises(SystemExit) as exc:
+        thumbnails.main(["--from", str(tmp_path), "--to", str(tmp_path / "img")])
+    assert exc.value.code == 2
+    assert "phase_diagram.png" in capsys.readouterr().err

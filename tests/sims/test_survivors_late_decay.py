@@ -128,3 +128,20 @@ def test_a_decay_at_the_end_of_the_prefix_gets_the_prefix_spliced_in(boundary_ru
         steps, vals = r.curve("norm_sq", int(run))
         np.testing.assert_array_equal(steps, r.steps)
         np.testing.assert_array_equal(vals, r.norm_sq[run])
+
+
+def test_the_scaling_figure_is_drawn_when_no_point_reaches_the_min_norm(tmp_path):
+    """Short runs (paper_figs --quick) may leave every grid point above the min-norm level: the
+    figure says so instead of failing on log axes with nothing to show."""
+    from sims.core.figures import save_figure
+    from sims.late_decay.plotting import scaling_figure
+
+    steps, early = np.arange(0, 1001, 25), np.arange(0, 51)
+    results = [constructed(DecayPoint(i, eta, 1.0), [NO_DECAY] * 2, [-1] * 2, [0, 1],
+                           steps=steps, early=early, norm_sq=np.full((2, steps.size), 3.0),
+                           early_norm_sq=np.full((2, early.size), 3.0))
+               for i, eta in enumerate((0.5, 0.25))]  # fmt: skip
+    assert not np.isfinite(phase_two_times(results).t_min_norm).any()
+    fig = scaling_figure(results)
+    assert "2 point(s) did not reach min norm" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert all(p.stat().st_size > 0 for p in save_figure(fig, tmp_path, "scaling"))
