@@ -1,8 +1,8 @@
 """``python -m paper_figs``: draw every figure of the two source papers into ``--out``
 (default ./out/paper_figs) with an ``INDEX.md`` saying which file shows which claim and which
 command redraws it alone. ``--only NAME ...`` draws some; ``--list`` lists them. Results are
-cached (``--cache-dir``), so a second run only redraws. About 6 minutes on 2 cores the first
-time (plus ~1 minute compiling the Numba kernels on first use).
+cached (``--cache-dir``), so a second run only redraws (58 s on 2 cores). About 2 minutes on 2
+cores the first time (133 s), plus a few minutes compiling the Numba kernels on first use.
 
 ``--quick`` draws every figure on small grids and short runs (default folder
 ./out/paper_figs_quick): the same pictures in a few minutes, their numbers not the paper's. A
