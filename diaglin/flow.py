@@ -66,7 +66,6 @@ class GFResult:
     t_s_gf: float
     eta_c: float
     method: str = "dop853"
-    s_gf_certified: bool = False
     s_gf_bound: float = float("nan")
     beta_limit: np.ndarray | None = None
 
@@ -74,6 +73,11 @@ class GFResult:
     def converged(self) -> bool:
         """True when the loss reached eps (``status == FlowStatus.CONVERGED``)."""
         return self.status == FlowStatus.CONVERGED
+
+    @property
+    def s_gf_certified(self) -> bool:
+        """True for a converged ``"dual"`` flow (see the class docstring)."""
+        return self.method == "dual" and self.converged
 
 
 def _flow_functions(model, X, y, eps):
@@ -131,10 +135,7 @@ def gradient_flow(
     if th0.ndim != 1:
         raise ValueError(f"theta0 must be 1-D for gradient_flow, got shape {th0.shape}")
     eps = V.check_positive("eps", eps)
-    t_max = V.check_positive("t_max", t_max)
-    rtol = V.check_positive("rtol", rtol)
-    atol = V.check_positive("atol", atol)
-    max_steps = V.check_int("max_steps", max_steps, 1)
+    t_max, rtol, atol, max_steps = _check_options(t_max, rtol, atol, max_steps)
     if sharpness_points is not None:
         sharpness_points = V.check_int("sharpness_points", sharpness_points, 3)
     method = _choose_method(method, model, th0, X.shape[1])
@@ -205,6 +206,12 @@ def gradient_flow(
 METHODS = ("auto", "dual", "dop853")
 
 
+def _check_options(t_max, rtol, atol, max_steps) -> tuple[float, float, float, int]:
+    """The integration options of both calls, checked (ValueError naming the argument)."""
+    return (V.check_positive("t_max", t_max), V.check_positive("rtol", rtol),
+            V.check_positive("atol", atol), V.check_int("max_steps", max_steps, 1))  # fmt: skip
+
+
 def dual_applies(model, theta0: np.ndarray, d: int) -> bool:
     """True when θ(ρ) has a closed form (``diaglin.kernels.gf_dual``): every diagonal model,
     ``prod`` only where each coordinate's blocks are equal."""
@@ -232,7 +239,7 @@ def _choose_method(method: str, model, th0: np.ndarray, d: int) -> str:
 def _dual_flow(model, X, y, th0, eps, t_max, rtol, atol, max_steps) -> GFResult:
     n, d = X.shape
     K = model.n_blocks
-    tile0 = np.ascontiguousarray(th0.reshape(K, d, 1))
+    tile0 = model.to_tile(th0)
     ts = np.empty(max_steps + 2)
     rhos = np.empty((max_steps + 2, n))
     sharp = np.empty(max_steps + 2)
@@ -266,7 +273,6 @@ def _dual_flow(model, X, y, th0, eps, t_max, rtol, atol, max_steps) -> GFResult:
         t_s_gf=float(info[5]) if converged else float("nan"),
         eta_c=2.0 / s_gf if converged else float("nan"),
         method="dual",
-        s_gf_certified=converged,
         s_gf_bound=float(info[6]) if info[7] else float("nan"),
         beta_limit=beta_limit,
     )
@@ -314,10 +320,7 @@ def gradient_flow_batch(
     eps_b = np.broadcast_to(eps_b, (B,)).copy()
     if not (np.all(np.isfinite(eps_b)) and np.all(eps_b > 0)):
         raise ValueError(f"eps: must be finite and > 0, got {eps!r}")
-    t_max = V.check_positive("t_max", t_max)
-    rtol = V.check_positive("rtol", rtol)
-    atol = V.check_positive("atol", atol)
-    max_steps = V.check_int("max_steps", max_steps, 1)
+    t_max, rtol, atol, max_steps = _check_options(t_max, rtol, atol, max_steps)
     if not dual_applies(model, th0, d):
         raise ValueError("theta0: prod needs equal blocks in every coordinate for the batched "
                          "flow; call gradient_flow (method 'dop853') per run")  # fmt: skip

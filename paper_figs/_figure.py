@@ -28,7 +28,7 @@ class PaperFigure:
     @property
     def command(self) -> str:
         """The shell command that draws it alone."""
-        return " ".join(("python -m", self.module, *self.argv))
+        return self.command_for()
 
     def command_for(self, *, quick: bool = False) -> str:
         """The shell command that draws it alone, quick or full."""

@@ -292,7 +292,7 @@ def tail_bound(kind, depth, th0, X, y, rho):
         r_norm += r[i] * r[i]
     r_norm = math.sqrt(r_norm)
     if r_norm == 0.0:
-        mu, top = ball_bounds(kind, depth, th0, X, rho, 0.0, 0.0)
+        _, top = ball_bounds(kind, depth, th0, X, rho, 0.0, 0.0)
         return (top if math.isfinite(top) else np.inf), 0.0
     mu0, _ = ball_bounds(kind, depth, th0, X, rho, r_norm, 0.0)
     if not (mu0 > 0.0):

@@ -35,20 +35,6 @@ def _same(a, b, where="result"):
         assert a == b, where
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    """The blocks of runs each call computes (their sizes)."""
-    sizes = []
-    inner = driver._run_all
-
-    def counting(model, X, y, theta0, *, etas, **kw):
-        sizes.append(etas.size)
-        return inner(model, X, y, theta0, etas=etas, **kw)
-
-    monkeypatch.setattr(driver, "_run_all", counting)
-    return sizes
-
-
 def _batch(name="pm"):
     m = dl.get_model(name)
     ds = dl.data.sparse_regression(N, D, 1, seed=3)
