@@ -3,12 +3,13 @@
 
 Paper 1 — "Conflicting Biases at the Edge of Stability" (spec 01): the learning-rate phase
 diagram and its phase maps over the initialisation scale and the stopping threshold, on the
-diagonal linear network of the paper's theory. Paper 2 — "Generalization Benefits of Late
-Learning Rate Decay" (spec 02): the late-decay curve with its controls, the phase-II scaling and
-the train/test landscapes, on a model of the class the paper studies and (the landscape) on a
-small MLP. Paper 1's runs on real
-networks and data (MNIST/CIFAR) are reproduced at the scale where Hessians are exact: a small
-MLP on scikit-learn's digits, with MSE and with cross-entropy.
+diagonal linear network of the paper's theory, and the theory picture (the interpolating set in
+2 and 3 coordinates, where the min-norm and min-sharpness interpolators sit and where GD ends).
+Paper 2 — "Generalization Benefits of Late Learning Rate Decay" (spec 02): the late-decay curve
+with its controls, the phase-II scaling and the train/test landscapes, on a model of the class
+the paper studies and (the landscape) on a small MLP. Paper 1's runs on real networks and data
+(MNIST/CIFAR) are reproduced at the scale where Hessians are exact: a small MLP on
+scikit-learn's digits, with MSE and with cross-entropy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from paper_figs import (
     p1_phase_diagram_averaged,
     p1_phase_map_alpha,
     p1_phase_map_eps,
+    p1_theory_picture,
     p2_landscape_exact,
     p2_landscape_mlp,
     p2_landscape_pca,
@@ -32,6 +34,7 @@ FIGURES: tuple[PaperFigure, ...] = tuple(
     m.FIGURE
     for m in (
         p1_phase_diagram,
+        p1_theory_picture,
         p1_phase_diagram_averaged,
         p1_phase_map_alpha,
         p1_phase_map_eps,

@@ -13,7 +13,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("diaglin", "theory", "sims", "paper_figs")
-EXPERIMENTS = ("sims.phase_diagram", "sims.late_decay", "sims.landscape", "sims.compare")
+EXPERIMENTS = (
+    "sims.phase_diagram",
+    "sims.late_decay",
+    "sims.landscape",
+    "sims.compare",
+    "sims.theory_picture",
+)
 
 
 def _modules(root: Path, packages) -> dict[str, Path]:
