@@ -10,7 +10,9 @@ log-spaced eta from 0.05 eta_c to 3 eta_c), written to ./out/phase_diagram.png a
 Several grid points (e.g. ``--alpha 0.01 0.1``) give one figure each, named by index, with an
 index file ``<stem>_index.csv`` saying which is which. ``--map alpha`` / ``--map eps`` draws the
 2-D phase map over (eta, alpha) / (eta, eps) instead (``--map-values`` picks the alpha / eps
-values; ``--map-etas`` the eta count per row).
+values; ``--map-etas`` the eta count per row). ``--decay-tail FACTOR STEPS`` draws the reviewer
+check instead (``sims.phase_diagram.tail_check``: raw, averaged and decayed iterates side by
+side, one row per grid point, ``reviewer_check.png``) and prints its numbers per point.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--stem",
         default=None,
-        help="output file name stem (default: phase_diagram, or phase_map_<axis>)",
+        help="output file name stem (default: phase_diagram, phase_map_<axis>, or "
+        "reviewer_check with --decay-tail)",
     )
     g.add_argument(
         "--map",
@@ -118,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             values = tuple(args.map_values or MAP_DEFAULTS[args.map])
             axis_field = {"alpha": "alphas", "eps": "epsilons"}[args.map]
             config = replace(config, **{axis_field: values}, n_etas=args.map_etas)
+        if args.map is not None and getattr(config, "decay_tail", None) is not None:
+            raise ValueError("--decay-tail: draws its own figure, not a --map")
     except ValueError as exc:
         parser.error(str(exc))
     sweep = run_from_args(parser, args, config)
@@ -130,6 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         preds = [predictions_for(p, config.model) for p in sweep.points]
         fig = phase_map_figure(sweep.points, args.map, config.model, [q.eta_c for q in preds])
         written += save_figure(fig, args.out, args.stem or f"phase_map_{args.map}")
+    elif getattr(config, "decay_tail", None) is not None:
+        from sims.phase_diagram.tail_check import reviewer_check_figure, tail_check
+
+        fig = reviewer_check_figure(sweep.points, config.model)
+        written += save_figure(fig, args.out, args.stem or "reviewer_check")
+        for p in sweep.points:
+            print(f"{p.point.label}: eta_c = {p.eta_c:.4g}; {tail_check(p).describe()}")
     else:
         stem = args.stem or "phase_diagram"
         many = len(sweep.points) > 1

@@ -53,6 +53,24 @@ class EtaGrid:
         return scale * space(self.eta_min, self.eta_max, self.n_etas)
 
 
+def check_decay_tail(value) -> tuple[float, int] | None:
+    """``value`` = (factor, steps) as (float, int), with 0 < factor <= 1 and an integer steps
+    >= 1, or None; ValueError naming decay_tail otherwise."""
+    if value is None:
+        return None
+    try:
+        factor, steps = value
+        factor = float(factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"decay_tail: expected (factor, steps) or None, got {value!r}") from None
+    if not (np.isfinite(factor) and 0 < factor <= 1):
+        raise ValueError(f"decay_tail: factor must be in (0, 1], got {factor!r}")
+    number = isinstance(steps, (int, np.integer, float)) and not isinstance(steps, bool)
+    if not (number and np.isfinite(steps) and int(steps) == steps and steps >= 1):
+        raise ValueError(f"decay_tail: steps must be an integer >= 1, got {steps!r}")
+    return factor, int(steps)
+
+
 @dataclass(frozen=True)
 class GridPoint:
     """One (alpha, eps, d, n) point of a sweep; ``index`` is its position in the grid."""
@@ -81,6 +99,10 @@ class SweepConfig(EtaGrid, Experiment):
     ``eta_units``). Stopping rule: L < eps or ``max_steps``. ``average_last`` = K > 0 also keeps
     statistics of the mean of the last K iterates. ``reference_eta`` > 0 adds one extra run at
     reference_eta * eta_c (a "tiny step" run that should match gradient flow; 0 disables).
+    ``decay_tail`` = (factor, steps): after the sweep, every run that did not diverge goes on
+    from its final iterate with GD at factor * eta (0 < factor <= 1) for ``steps`` >= 1 steps
+    (a short learning-rate decay at the end), and the statistics at the tail's end are kept;
+    None (the default) runs no tail and leaves the cache keys as they were.
     """
 
     model: str = "ww"
@@ -102,6 +124,7 @@ class SweepConfig(EtaGrid, Experiment):
     average_last: int = 0
     diverge_factor: float = 1e8
     backend: str = "cpu"
+    decay_tail: tuple[float, int] | None = None
 
     def __post_init__(self) -> None:
         def put(name, value):
@@ -139,6 +162,7 @@ class SweepConfig(EtaGrid, Experiment):
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: must be one of {BACKENDS}, got {self.backend!r}")
         put("nonneg", bool(self.nonneg))
+        put("decay_tail", check_decay_tail(self.decay_tail))
 
     # ----------------------------------------------------------------------------------
     def points(self) -> tuple[GridPoint, ...]:
@@ -180,4 +204,6 @@ class SweepConfig(EtaGrid, Experiment):
             spec.pop(axis)
         spec.update(alpha=point.alpha, eps=point.eps, d=point.d, n=point.n)
         spec["data"] = "one_point" if point.n == 1 else "sparse_regression"
+        if spec["decay_tail"] is None:
+            del spec["decay_tail"]  # no tail: the key of the sweeps before the option existed
         return spec

@@ -143,6 +143,16 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="also report statistics of the mean of the last K iterates (default: 0)",
     )
     g.add_argument(
+        "--decay-tail",
+        nargs=2,
+        default=None,
+        metavar=("FACTOR", "STEPS"),
+        help="after each run, go on from its final iterate with GD at FACTOR*eta "
+        "(0 < FACTOR <= 1) for STEPS >= 1 steps (a short learning-rate decay at the end) and "
+        "draw the reviewer-check figure (raw, averaged and decayed iterates side by side) "
+        "instead of the phase diagram; diagonal models only (default: off)",
+    )
+    g.add_argument(
         "--reference-eta",
         type=nonneg_float,
         default=None,
@@ -224,7 +234,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
         if getattr(args, name) is None:
             setattr(args, name, net if network else diag)
     if network:
-        for flag in ("d", "sparsity", "reference_eta"):
+        for flag in ("d", "sparsity", "reference_eta", "decay_tail"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag.replace('_', '-')}: not an option of --model "
                                  f"{args.model} (diagonal models only)")  # fmt: skip
@@ -255,4 +265,25 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
         reference_eta=_DEFAULT.reference_eta if args.reference_eta is None
         else args.reference_eta,
         max_steps=args.max_steps, average_last=args.averaged, backend=args.backend,
+        decay_tail=_decay_tail(args.decay_tail),
     )  # fmt: skip
+
+
+def _decay_tail(values: list[str] | None) -> tuple[float, int] | None:
+    """``--decay-tail FACTOR STEPS`` as (factor, steps); ValueError naming the option."""
+    if values is None:
+        return None
+    factor, steps = values
+    try:
+        factor = float(factor)
+    except ValueError:
+        raise ValueError(f"--decay-tail: FACTOR must be a number, got {factor!r}") from None
+    if not 0 < factor <= 1:  # NaN fails too
+        raise ValueError(f"--decay-tail: FACTOR must be in (0, 1], got {values[0]!r}")
+    try:
+        steps = int(steps)
+    except ValueError:
+        raise ValueError(f"--decay-tail: STEPS must be an integer, got {steps!r}") from None
+    if steps < 1:
+        raise ValueError(f"--decay-tail: STEPS must be >= 1, got {steps}")
+    return factor, steps

@@ -1,17 +1,19 @@
 """Compute one grid point with diaglin: data, gradient flow (eta_c = 2/s_GF), then every step
-size of the point in ONE batched ``diaglin.run_gd`` call."""
+size of the point in ONE batched ``diaglin.run_gd`` call (and, with a decay tail, a second one
+going on from the final iterates at the decayed step sizes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 import numpy as np
 
-from diaglin import IterateStats, data, get_model, gradient_flow, run_gd
+from diaglin import IterateStats, Status, data, get_model, gradient_flow, run_gd
 from diaglin.driver import memory_bytes
 from sims.core.experiment import ExperimentRuns
 from sims.phase_diagram.config import GridPoint, SweepConfig
-from sims.phase_diagram.results import FlowSummary, PointResult, ReferenceRun
+from sims.phase_diagram.results import DecayTail, FlowSummary, PointResult, ReferenceRun
 
 
 def make_dataset(config: SweepConfig, point: GridPoint) -> data.Dataset:
@@ -39,7 +41,7 @@ def point_memory_bytes(config: SweepConfig, point: GridPoint) -> tuple[int, int]
     B, P = _n_runs(config), K * point.d
     work = memory_bytes(B, point.n, point.d, K, max_steps=config.max_steps,
                         average_last=config.average_last)  # fmt: skip
-    kept = 8 * B * (P + point.d + 10) * (2 if config.average_last else 1)
+    kept = 8 * B * (P + point.d + 10) * (1 + bool(config.average_last) + bool(config.decay_tail))
     return work, kept
 
 
@@ -50,7 +52,8 @@ def compute_point(
 
     GF from theta0 = model.init(d, alpha) until L = eps gives s_GF and eta_c = 2/s_GF; the eta
     grid is ``config.etas(eta_c)``; one ``run_gd`` call runs all of them (plus, if
-    ``config.reference_eta`` > 0, one tiny-step run at reference_eta * eta_c). ``progress``
+    ``config.reference_eta`` > 0, one tiny-step run at reference_eta * eta_c); with
+    ``config.decay_tail`` a second call runs the tails (:func:`decay_tail`). ``progress``
     (if given) is told what is being done, now and then.
     """
     say = progress or (lambda _text: None)
@@ -83,6 +86,12 @@ def compute_point(
             eta=float(batch[-1]), beta=final.beta[-1], status=int(res.status[-1]),
             steps=int(res.steps[-1]),
         )  # fmt: skip
+    decay = decayed = None
+    if config.decay_tail is not None:
+        say("decay tail")
+        decay, decayed = decay_tail(
+            model, ds.X, ds.y, etas, res.final.theta[main], res.status[main], config
+        )
     return PointResult(
         point=point,
         X=ds.X,
@@ -95,7 +104,43 @@ def compute_point(
         flow=FlowSummary(gf.s_gf, gf.eta_c, gf.beta_final, bool(gf.converged)),
         averaged=_rows(averaged, main) if averaged is not None else None,
         reference=reference,
+        decay=decay,
+        decayed=decayed,
     )
+
+
+def decay_tail(
+    model,
+    X: np.ndarray,
+    y: np.ndarray,
+    etas: np.ndarray,
+    theta: np.ndarray,
+    status: np.ndarray,
+    config: SweepConfig,
+) -> tuple[DecayTail, IterateStats]:
+    """A short learning-rate decay at the end: with (factor, steps) = ``config.decay_tail``,
+    every run b whose main run did not diverge goes on from its final iterate theta[b] with
+    θ_{k+1} = θ_k − factor·η_b ∇L(θ_k) for ``steps`` steps, all in one ``run_gd`` call through
+    the same driver. Its stopping threshold is the smallest normal float, so a tail stops early
+    only at an exact fixed point (L = 0, hence ∇L = 0), where going on would change nothing.
+    Runs that diverged get no tail: status ``DecayTail.NO_TAIL``, statistics NaN."""
+    factor, steps = config.decay_tail
+    B = etas.size
+    tail_status = np.full(B, DecayTail.NO_TAIL, np.int8)
+    taken = np.zeros(B, np.int64)
+    shapes = {"theta": theta.shape, "beta": (B, X.shape[1])}
+    rows = {f.name: np.full(shapes.get(f.name, B), np.nan) for f in fields(IterateStats)}
+    ok = np.flatnonzero(status != Status.DIVERGED)
+    if ok.size:
+        res = run_gd(
+            model, X, y, factor * etas[ok], theta[ok], eps=np.finfo(float).tiny,
+            max_steps=steps, diverge_factor=config.diverge_factor, backend=config.backend,
+        )  # fmt: skip
+        tail_status[ok], taken[ok] = res.status, res.steps
+        for name, value in vars(res.final).items():
+            rows[name][ok] = value
+    return (DecayTail(factor=factor, steps=steps, status=tail_status, taken=taken),
+            IterateStats(**rows))  # fmt: skip
 
 
 def _decode(config: SweepConfig, point: GridPoint, arrays: dict) -> PointResult:

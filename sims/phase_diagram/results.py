@@ -2,7 +2,8 @@
 
 A :class:`PointResult` holds one grid point: the data, the gradient-flow reference
 (s_GF, eta_c = 2/s_GF, its final beta), and per step size eta the GD status, steps and
-exact statistics at the final iterate (and, optionally, at the mean of the last K iterates).
+exact statistics at the final iterate (and, optionally, at the mean of the last K iterates and
+at the end of a short learning-rate decay tail).
 A :class:`NetPointResult` is the same for a network sweep, with held-out test loss and accuracy
 in place of the linear ground truth.
 """
@@ -40,6 +41,23 @@ class ReferenceRun:
 
 
 @dataclass(frozen=True)
+class DecayTail:
+    """A short learning-rate decay at the end of every run: GD from the run's final iterate at
+    ``factor`` * eta for ``steps`` steps. Per run: the tail's ``status`` (MAX_STEPS: all
+    ``steps`` steps taken; CONVERGED: the loss reached exactly 0 (below the smallest normal
+    float), a fixed point, earlier; DIVERGED; -1: no tail, the run itself diverged) and
+    ``taken``, the steps it took (the statistics at its end are ``PointResult.decayed``)."""
+
+    factor: float
+    steps: int
+    status: np.ndarray
+    taken: np.ndarray
+
+    #: the status of a run that had no tail (its main run diverged)
+    NO_TAIL = -1
+
+
+@dataclass(frozen=True)
 class PointResult:
     """One grid point of a sweep. X (n, d), y (n,), beta_star (d,) are its data."""
 
@@ -54,6 +72,8 @@ class PointResult:
     flow: FlowSummary
     averaged: IterateStats | None = None
     reference: ReferenceRun | None = None
+    decay: DecayTail | None = None
+    decayed: IterateStats | None = None
 
     @property
     def eta_c(self) -> float:
@@ -75,13 +95,18 @@ class PointResult:
     def gen_error(self, averaged: bool = False) -> np.ndarray:
         """||beta - beta*||_2^2 per run (at the final iterate, or the averaged one)."""
         stats = self.averaged if averaged and self.averaged is not None else self.final
+        return self.error_of(stats)
+
+    def error_of(self, stats: IterateStats) -> np.ndarray:
+        """||beta - beta*||_2^2 per run of ``stats`` (e.g. ``self.decayed``)."""
         return np.sum((stats.beta - self.beta_star) ** 2, axis=1)
 
     # --- flat array form (cache) ---------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         """All numbers as a flat ``{name: ndarray}`` (nested dataclasses become ``a.b`` keys)."""
         return _flatten(self, ("X", "y", "beta_star", "etas", "status", "steps"),
-                        ("final", "flow", "averaged", "reference"))  # fmt: skip
+                        ("final", "flow", "averaged", "reference", "decay",
+                         "decayed"))  # fmt: skip
 
     @classmethod
     def from_arrays(cls, point: GridPoint, arrays: dict[str, np.ndarray]) -> PointResult:
@@ -91,7 +116,9 @@ class PointResult:
                    final=_part(IterateStats, "final", arrays),
                    flow=_part(FlowSummary, "flow", arrays),
                    averaged=_part(IterateStats, "averaged", arrays),
-                   reference=_part(ReferenceRun, "reference", arrays))  # fmt: skip
+                   reference=_part(ReferenceRun, "reference", arrays),
+                   decay=_part(DecayTail, "decay", arrays),
+                   decayed=_part(IterateStats, "decayed", arrays))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -180,6 +207,6 @@ def _part(kind, name: str, arrays: dict[str, np.ndarray]):
     if f"{name}.{keys[0]}" not in arrays:
         return None
     vals = {k: arrays[f"{name}.{k}"] for k in keys}
-    if kind in (FlowSummary, ReferenceRun):
+    if kind in (FlowSummary, ReferenceRun, DecayTail):
         vals = {k: v.item() if v.ndim == 0 else v for k, v in vals.items()}
     return kind(**vals)

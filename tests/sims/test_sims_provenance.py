@@ -37,6 +37,7 @@ ALTERNATIVES = {
     "average_last": 3,
     "diverge_factor": 1e7,
     "backend": "cuda",
+    "decay_tail": (0.1, 300),
 }
 
 
