@@ -8,7 +8,9 @@ them); run it with ``python -m pytest -n 2 -q --hypothesis-profile=random``.
 Numba's on-disk cache is keyed by each function's own source file, not by the files it calls
 into (``diaglin/models/_ops.py`` is inlined into every kernel). So that an edit anywhere in
 ``diaglin`` can never be tested against stale machine code, the test session uses a cache
-directory named after a hash of all of diaglin's sources (set before numba is imported).
+directory named after a hash of all of diaglin's sources (set before numba is imported;
+``tests/numba_cache_dir.py`` names it, and ``.ci/run`` hands it to the quick figures after the
+tests, so that they load the kernels the tests compiled).
 
 ``--require-cached-kernels`` (the warm-cache pass of ``.ci/run``) fails the session if any of
 diaglin's cached Numba functions was compiled rather than loaded from that cache: run after the
@@ -21,29 +23,20 @@ runs the same tests on the GPU.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-from pathlib import Path
 
 from hypothesis import settings
 from numba.core import config as numba_config
 
-_ROOT = Path(__file__).resolve().parents[1]
+from tests.numba_cache_dir import cache_dir
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("random", derandomize=False, deadline=None, print_blob=True)
 settings.load_profile("ci")  # --hypothesis-profile=random (pytest option) overrides this
 
 
-def _source_hash() -> str:
-    h = hashlib.sha256()
-    for path in sorted((_ROOT / "diaglin").rglob("*.py")):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-os.environ["NUMBA_CACHE_DIR"] = str(_ROOT / ".pytest_cache" / f"numba-{_source_hash()}")
+os.environ["NUMBA_CACHE_DIR"] = str(cache_dir())
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 numba_config.reload_config()  # in case a plugin imported numba before this file
 
@@ -68,7 +61,7 @@ def _diaglin_dispatchers():
     from numba.core.caching import NullCache
     from numba.core.registry import CPUDispatcher
 
-    from diaglin.kernels import blas, tile
+    from diaglin.kernels import blas, eos_flows, tile
 
     found = {}
     candidates = [v for name, mod in list(sys.modules.items()) if name.startswith("diaglin.")
@@ -76,6 +69,8 @@ def _diaglin_dispatchers():
     candidates += [f for pair in blas._KERNELS.values() for f in pair]
     for k in tile._KERNELS.values():
         candidates += [k, k.py_func.__globals__["drive"]]
+    for k in eos_flows._KERNELS.values():
+        candidates += [k, k.py_func.__globals__["run"]]
     for v in candidates:
         if isinstance(v, CPUDispatcher) and not isinstance(v._cache, NullCache):
             found[f"{v.py_func.__module__}.{v.py_func.__qualname__}"] = v

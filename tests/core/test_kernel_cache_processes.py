@@ -14,8 +14,9 @@ import pytest
 
 from tests.subprocess_env import subprocess_env
 
-#: (step type, model) of the kernels: three models' GD kernels, two models' SGD kernels
-SPECS = ("gd:ww", "gd:uv", "gd:power", "sgd:uv", "sgd:pm")
+#: (step type, model) of the kernels: two models' GD kernels (issue 26's collision: same
+#: driver name, different model code) and one SGD kernel (the other step type)
+SPECS = ("gd:ww", "gd:uv", "sgd:pm")
 
 _RUN = r"""
 import hashlib, sys
@@ -25,8 +26,8 @@ from diaglin.kernels.tile import gd_kernel
 
 for spec in sys.argv[1:]:
     step, name = spec.split(":")
-    m = dl.get_model(name, **({"depth": 3} if name == "power" else {}))
-    ds = dl.data.sparse_regression(3, 5, 1, seed=3, nonneg=name in ("ww", "power"))
+    m = dl.get_model(name)
+    ds = dl.data.sparse_regression(3, 5, 1, seed=3, nonneg=name == "ww")
     X, y, th0 = ds.X, ds.y, m.init(5, 0.5)
     if step == "gd":
         r = dl.run_gd(m, X, y, np.array([0.02, 0.1, 0.3, 1e-4, 50.0]), th0, eps=1e-8,
@@ -34,7 +35,7 @@ for spec in sys.argv[1:]:
     else:
         sched = dl.Schedule.step_decay(0.05, at=200, factor=0.1, noise=0.3, noise_after=0.0)
         r = dl.run_sgd(m, X, y, sched, th0, seeds=[1, 2, 3], max_steps=400,
-                       batch_size=1 if name == "uv" else 2, stats="none")
+                       batch_size=2, stats="none")
     digest = hashlib.sha256(b"".join(a.tobytes() for a in (r.theta, r.loss, r.steps, r.status)))
     kernel = gd_kernel(m.kind, step == "sgd")
     hits = sum(kernel.stats.cache_hits.values())
