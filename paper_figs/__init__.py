@@ -15,6 +15,7 @@ scikit-learn's digits, with MSE and with cross-entropy.
 from __future__ import annotations
 
 from paper_figs import (
+    p1_flows,
     p1_network_ce,
     p1_network_mse,
     p1_phase_diagram,
@@ -38,6 +39,7 @@ FIGURES: tuple[PaperFigure, ...] = tuple(
         p1_theory_picture,
         p1_phase_diagram_averaged,
         p1_reviewer_check,
+        p1_flows,
         p1_phase_map_alpha,
         p1_phase_map_eps,
         p1_network_mse,

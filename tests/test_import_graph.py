@@ -17,6 +17,7 @@ EXPERIMENTS = (
     "sims.phase_diagram",
     "sims.late_decay",
     "sims.landscape",
+    "sims.flows",
     "sims.compare",
     "sims.theory_picture",
 )

@@ -7,6 +7,7 @@ time). With r = X beta - y and g = Xᵀ r / n (the gradient in beta space):
     dL/dθ_kj  = J_kj g_j,                      J_kj = d beta_j / d θ_kj
     d²L       = Jᵀ A J + blockdiag_j(g_j · d² beta_j),   A = Xᵀ X / n
     tr d²L    = Σ_kj J_kj² A_jj + Σ_j g_j Σ_k d² beta_j / dθ_kj²
+    ∇(uᵀ d²L v) = d³L[u, v, ·]   (``hessian_entry_grad_run``)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from diaglin.models._ops import beta_jt, d2beta_jt, dbeta_jt
+from diaglin.models._ops import beta_jt, d2beta_jt, d3beta_jt, dbeta_jt
 
 _JIT = dict(cache=True)
 
@@ -117,6 +118,39 @@ def hvp_run(kind, depth, th, t, X, g, v, out):
             for l in range(K):
                 s += g[j] * d2beta_jt(kind, depth, th, k, l, j, t) * v[l, j]
             out[k, j] = s
+
+
+@nb.njit(**_JIT)
+def hessian_entry_grad_run(kind, depth, th, t, A, g, u, v, out):
+    """out[m, j] = ∂(uᵀ ∇²L v)/∂θ_mj of run t — the third derivative d³L[u, v, ·] — for u, v,
+    out of shape (K, d), g = Xᵀ r / n and A = Xᵀ X / n:
+
+        (∂²β_j u_j)_m (A Jv)_j + (∂²β_j v_j)_m (A Ju)_j + J_mj (A q)_j + g_j ∂³β_j[u_j, v_j]_m,
+
+    with (Ju)_j = Σ_k J_kj u_kj and q_j = u_jᵀ ∂²β_j v_j (u_j = u[:, j]); O(d² + K³ d)."""
+    K, d = u.shape
+    ju = np.zeros(d)
+    jv = np.zeros(d)
+    q = np.zeros(d)
+    for j in range(d):
+        for k in range(K):
+            jk = dbeta_jt(kind, depth, th, k, j, t)
+            ju[j] += jk * u[k, j]
+            jv[j] += jk * v[k, j]
+            for l in range(K):
+                q[j] += u[k, j] * d2beta_jt(kind, depth, th, k, l, j, t) * v[l, j]
+    aju = A @ ju
+    ajv = A @ jv
+    aq = A @ q
+    for m in range(K):
+        for j in range(d):
+            s = dbeta_jt(kind, depth, th, m, j, t) * aq[j]
+            for k in range(K):
+                h = d2beta_jt(kind, depth, th, m, k, j, t)
+                s += h * (u[k, j] * ajv[j] + v[k, j] * aju[j])
+                for l in range(K):
+                    s += g[j] * d3beta_jt(kind, depth, th, k, l, m, j, t) * u[k, j] * v[l, j]
+            out[m, j] = s
 
 
 @nb.njit(**_JIT)

@@ -1,12 +1,14 @@
 """Numerical pieces of the coordinate-separable ("diagonal") parameterisations.
 
 Every model here writes beta_j as a function of the j-th entry of each of its K parameter
-blocks only: beta_j = f(theta[0, j], ..., theta[K-1, j]). A model therefore supplies three
-scalar pieces, each written once and used by every kernel (GD tiles, GEMM path, Hessian, HVP):
+blocks only: beta_j = f(theta[0, j], ..., theta[K-1, j]). A model therefore supplies four
+scalar pieces, each written once and used by every kernel (GD tiles, GEMM path, Hessian, HVP,
+the EoS flows):
 
     beta_j           f(theta[:, j])
     dbeta_j / dθ_kj  first derivative w.r.t. block k
     d²beta_j / dθ_kj dθ_lj   second derivative (the K x K block of coordinate j)
+    d³beta_j / dθ_kj dθ_lj dθ_mj   third derivative (the EoS flows: gradients of Hessian entries)
 
 Arrays use the *tile layout* ``th[k, j, t]``: block k, coordinate j, run t. A single run is a
 tile of width 1. Models are identified by an integer ``kind`` so that the kernels stay cacheable
@@ -97,3 +99,20 @@ def d2beta_jt(kind, depth, th, k, l, j, t):
     if depth == 1:
         return 0.0
     return depth * (depth - 1) * th[0, j, t] ** (depth - 2)
+
+
+@nb.njit(**_JIT)
+def d3beta_jt(kind, depth, th, k, l, m, j, t):
+    """d³ beta_j / d theta[k, j] d theta[l, j] d theta[m, j] of run t (zero for the quadratic
+    models ww, uv, pm)."""
+    if kind == PROD:
+        if k == l or k == m or l == m:
+            return 0.0
+        p = 1.0
+        for q in range(depth):
+            if q != k and q != l and q != m:
+                p *= th[q, j, t]
+        return p
+    if kind == POWER and depth >= 3:
+        return depth * (depth - 1) * (depth - 2) * th[0, j, t] ** (depth - 3)
+    return 0.0

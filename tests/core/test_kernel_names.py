@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from diaglin.kernels import blas, specialise, tile
+from diaglin.kernels import blas, eos_flows, specialise, tile
 from diaglin.kernels.specialise import jit_specialised, specialised
 from diaglin.models._ops import KINDS
 
@@ -29,6 +29,9 @@ def _every_specialisation() -> list[object]:
         kernel = tile._make_kernel(kind, stochastic)
         built += [kernel, kernel.py_func.__globals__["drive"]]
     built += [blas._update_kernel(kind) for kind in KINDS]
+    for flow in (eos_flows.CENTRAL, eos_flows.ROD):
+        kernel = eos_flows.flow_kernel(flow)
+        built += [kernel, kernel.py_func.__globals__["run"]]
     for kind, depth in itertools.product(KINDS, (2, 3)):
         built += list(gemm.gemm_kernels.__wrapped__(kind, depth, 1))
         built += list(gemm.gemm_kernels.__wrapped__(kind, depth, 4))

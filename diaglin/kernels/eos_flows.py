@@ -1,0 +1,312 @@
+"""Numba kernels of the continuous-time models of GD at the edge of stability
+(:mod:`diaglin.eos_flows`): one run per step size, ``prange`` over the runs, time in GD steps.
+
+Each run holds a centre θ (tile layout (K, d, 1), see ``diaglin.models._ops``) and is advanced
+by ``substeps`` substeps of length dt = 1/substeps per GD step:
+
+- central flow (Cohen, Damian et al. 2025): explicit Euler on
+  dθ/dt = −η [∇L + ½ Σ_ab M_ab ∇(v_aᵀ ∇²L v_b)], v_a the Hessian's eigenvectors with
+  η λ_a > ``threshold`` (the critical ones), M ⪰ 0 the solution of the semidefinite
+  complementarity problem of the substep (``_sdcp``); Σ = Σ_ab M_ab v_a v_bᵀ;
+- rod flow (Regis & Chewi 2026): classical Runge–Kutta (order 4) on the rod's centre θ̄ and
+  extent Σ = δδᵀ (P × P; ±δ read off as its top eigenpair), with L± = L(θ̄ ± δ):
+  dθ̄/dt = −(η/2)(∇L₊ + ∇L₋) − (η²/8)(∇²L₊ + ∇²L₋)(∇L₊ + ∇L₋),
+  dΣ/dt = (η²/4)(∇L₊∇L₊ᵀ + ∇L₋∇L₋ᵀ) − 2Σ.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from diaglin.kernels.specialise import specialised
+from diaglin.models._numerics import (
+    gbeta_at,
+    grad_run,
+    hessian_entry_grad_run,
+    hessian_run,
+    hvp_run,
+    residual_run,
+)
+from diaglin.models._ops import dbeta_jt
+
+CENTRAL = 0
+ROD = 1
+
+#: run outcomes (the values of ``diaglin.Status``)
+CONVERGED = 0
+DIVERGED = 1
+MAX_STEPS = 2
+
+#: projected-gradient iterations of the semidefinite complementarity problem (≥ 2 critical
+#: eigenvalues) and their stopping tolerance (relative change of M)
+SDCP_ITERATIONS = 5000
+SDCP_TOL = 1e-13
+
+_JIT = dict(cache=True)
+
+
+@nb.njit(**_JIT)
+def _project_psd(M):
+    """The nearest positive semidefinite matrix to the symmetric part of M (Frobenius)."""
+    lam, V = np.linalg.eigh(0.5 * (M + M.T))
+    k = lam.size
+    out = np.zeros_like(M)
+    for i in range(k):
+        if lam[i] > 0.0:
+            for a in range(k):
+                for b in range(k):
+                    out[a, b] += lam[i] * V[a, i] * V[b, i]
+    return out
+
+
+@nb.njit(**_JIT)
+def _apply(Q, M):
+    """Q[M]_ab = Σ_ce Q[a, b, c, e] M_ce."""
+    k = M.shape[0]
+    out = np.zeros_like(M)
+    for a in range(k):
+        for b in range(k):
+            s = 0.0
+            for c in range(k):
+                for e in range(k):
+                    s += Q[a, b, c, e] * M[c, e]
+            out[a, b] = s
+    return out
+
+
+@nb.njit(**_JIT)
+def _sdcp(A0, Q):
+    """M = argmin_{M ⪰ 0} ½⟨M, Q[M]⟩ + ⟨A0, M⟩ (Q a positive semidefinite operator on
+    symmetric k×k matrices): the solution of the complementarity problem M ⪰ 0,
+    A0 + Q[M] ⪰ 0, ⟨M, A0 + Q[M]⟩ = 0. k = 1 in closed form, else accelerated projected
+    gradient (step 1/‖Q‖_F)."""
+    k = A0.shape[0]
+    if k == 1:
+        q = Q[0, 0, 0, 0]
+        M = np.zeros((1, 1))
+        if A0[0, 0] < 0.0 and q > 0.0:
+            M[0, 0] = -A0[0, 0] / q
+        return M
+    lip = np.sqrt(np.sum(Q * Q))
+    if lip == 0.0:
+        return np.zeros_like(A0)
+    M = np.zeros_like(A0)
+    Z = M.copy()
+    step = 1.0
+    for _ in range(SDCP_ITERATIONS):
+        new = _project_psd(Z - (_apply(Q, Z) + A0) / lip)
+        change = np.max(np.abs(new - M))
+        nxt = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * step * step))
+        Z = new + ((step - 1.0) / nxt) * (new - M)
+        M = new
+        step = nxt
+        if change <= SDCP_TOL * (1.0 + np.max(np.abs(M))):
+            break
+    return M
+
+
+@nb.njit(**_JIT)
+def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
+    """One Euler substep of the central flow in place on ``w`` (K, d, 1); returns tr Σ."""
+    K, d = w.shape[0], w.shape[1]
+    P = K * d
+    hessian_run(kind, depth, w, 0, X, y, A, H)
+    gbeta_at(kind, depth, w, 0, X, y, g)
+    for k in range(K):
+        for j in range(d):
+            grad[k, j] = dbeta_jt(kind, depth, w, k, j, 0) * g[j]
+    lam, V = np.linalg.eigh(H)
+    nc = 0
+    while nc < P and eta * lam[P - 1 - nc] > threshold:
+        nc += 1
+    vel = -eta * grad
+    trace = 0.0
+    if nc > 0:
+        vecs = np.empty((nc, K, d))
+        for a in range(nc):
+            for k in range(K):
+                for j in range(d):
+                    vecs[a, k, j] = V[k * d + j, P - 1 - a]
+        G = np.empty((nc, nc, K, d))
+        for a in range(nc):
+            for b in range(a, nc):
+                hessian_entry_grad_run(kind, depth, w, 0, A, g, vecs[a], vecs[b], G[a, b])
+                G[b, a] = G[a, b]
+        c = dt * eta * eta
+        A0 = np.zeros((nc, nc))
+        Q = np.zeros((nc, nc, nc, nc))
+        for a in range(nc):
+            for b in range(nc):
+                A0[a, b] = c * np.sum(G[a, b] * grad)
+                if a == b:
+                    A0[a, b] += 2.0 - eta * lam[P - 1 - a]
+                for e in range(nc):
+                    for f in range(nc):
+                        Q[a, b, e, f] = 0.5 * c * np.sum(G[a, b] * G[e, f])
+        M = _sdcp(A0, Q)
+        for a in range(nc):
+            trace += M[a, a]
+            for b in range(nc):
+                vel -= 0.5 * eta * M[a, b] * G[a, b]
+    for k in range(K):
+        for j in range(d):
+            w[k, j, 0] += dt * vel[k, j]
+    return trace
+
+
+@nb.njit(**_JIT)
+def _rod_vector(Sigma, K, d):
+    """δ with δδᵀ the best rank-one approximation of Σ (P × P): √μ₁ e₁, shaped (K, d, 1)."""
+    P = K * d
+    mu, E = np.linalg.eigh(Sigma)
+    scale = np.sqrt(max(mu[P - 1], 0.0))
+    delta = np.empty((K, d, 1))
+    for k in range(K):
+        for j in range(d):
+            delta[k, j, 0] = scale * E[k * d + j, P - 1]
+    return delta
+
+
+@nb.njit(**_JIT)
+def _rod_rhs(kind, depth, X, y, eta, w, Sigma, dw, dSigma):
+    """(dθ̄/dt, dΣ/dt) of the rod flow at (θ̄, Σ) = (w (K, d, 1), Sigma (P, P))."""
+    K, d = w.shape[0], w.shape[1]
+    P = K * d
+    delta = _rod_vector(Sigma, K, d)
+    plus = w + delta
+    minus = w - delta
+    gp = np.empty((K, d))
+    gm = np.empty((K, d))
+    grad_run(kind, depth, plus, 0, X, y, gp)
+    grad_run(kind, depth, minus, 0, X, y, gm)
+    s = gp + gm
+    hp = np.empty((K, d))
+    hm = np.empty((K, d))
+    gb = np.empty(d)
+    gbeta_at(kind, depth, plus, 0, X, y, gb)
+    hvp_run(kind, depth, plus, 0, X, gb, s, hp)
+    gbeta_at(kind, depth, minus, 0, X, y, gb)
+    hvp_run(kind, depth, minus, 0, X, gb, s, hm)
+    for k in range(K):
+        for j in range(d):
+            dw[k, j, 0] = -0.5 * eta * s[k, j] - 0.125 * eta * eta * (hp[k, j] + hm[k, j])
+    gpf = gp.reshape(P)
+    gmf = gm.reshape(P)
+    c = 0.25 * eta * eta
+    for p in range(P):
+        for q in range(P):
+            dSigma[p, q] = c * (gpf[p] * gpf[q] + gmf[p] * gmf[q]) - 2.0 * Sigma[p, q]
+
+
+@nb.njit(**_JIT)
+def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma):
+    """One Runge–Kutta (order 4) substep of the rod flow in place; returns tr Σ."""
+    k1w, k2w, k3w, k4w = (np.empty_like(w), np.empty_like(w), np.empty_like(w),
+                          np.empty_like(w))  # fmt: skip
+    k1s, k2s, k3s, k4s = (np.empty_like(Sigma), np.empty_like(Sigma), np.empty_like(Sigma),
+                          np.empty_like(Sigma))  # fmt: skip
+    _rod_rhs(kind, depth, X, y, eta, w, Sigma, k1w, k1s)
+    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k1w, Sigma + 0.5 * dt * k1s, k2w, k2s)
+    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k2w, Sigma + 0.5 * dt * k2s, k3w, k3s)
+    _rod_rhs(kind, depth, X, y, eta, w + dt * k3w, Sigma + dt * k3s, k4w, k4s)
+    w += (dt / 6.0) * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
+    Sigma += (dt / 6.0) * (k1s + 2.0 * k2s + 2.0 * k3s + k4s)
+    return np.trace(Sigma)
+
+
+@nb.njit(**_JIT)
+def _rod_loss(kind, depth, X, y, w, Sigma, r):
+    """The mean loss of the rod's ends, (L(θ̄ + δ) + L(θ̄ − δ)) / 2."""
+    delta = _rod_vector(Sigma, w.shape[0], w.shape[1])
+    return 0.5 * (residual_run(kind, depth, w + delta, 0, X, y, r)
+                  + residual_run(kind, depth, w - delta, 0, X, y, r))  # fmt: skip
+
+
+def _run(kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
+         record_every, rec, rec_osc, rec_loss, status, steps, osc, b):  # fmt: skip
+    """Run b of the batch of flow ``FLOW`` (a constant of the namespace, see ``flow_kernel``;
+    whole arrays and the run's index, so that the parallel loop's body is one call): integrate
+    from theta[b] (K, d), leave the final centre there, record it every ``record_every`` steps
+    into rec[b] (T, K, d), tr Σ into rec_osc[b] and the modelled GD loss (below) into
+    rec_loss[b] (T,); status[b], steps[b], osc[b] (final
+    tr Σ). The stopping rule is GD's (``run_gd``) on the loss the flow models for GD: the
+    central flow's time average L(θ) + tr Σ / η, the mean of the rod's ends' losses."""
+    K, d = theta.shape[1], theta.shape[2]
+    n = X.shape[0]
+    eta = etas[b]
+    w = np.empty((K, d, 1))
+    w[:, :, 0] = theta[b]
+    Sigma = np.zeros((K * d, K * d))
+    H = np.empty((K * d, K * d))
+    grad = np.empty((K, d))
+    g = np.empty(d)
+    r = np.empty(n)
+    tr = 0.0
+    if FLOW == ROD:  # noqa: F821 -- the rod through θ0 and θ1 = θ0 − η∇L(θ0): δ = −(η/2)∇L
+        grad_run(kind, depth, w, 0, X, y, grad)
+        for k in range(K):
+            for j in range(d):
+                w[k, j, 0] -= 0.5 * eta * grad[k, j]
+        gf = grad.reshape(K * d)
+        for p in range(K * d):
+            for q in range(K * d):
+                Sigma[p, q] = 0.25 * eta * eta * gf[p] * gf[q]
+        tr = np.trace(Sigma)
+    dt = 1.0 / substeps
+    status[b] = MAX_STEPS
+    steps[b] = max_steps
+    T = rec.shape[1]
+    for step in range(max_steps + 1):
+        if FLOW == CENTRAL:  # noqa: F821
+            loss = residual_run(kind, depth, w, 0, X, y, r) + tr / eta
+        else:
+            loss = _rod_loss(kind, depth, X, y, w, Sigma, r)
+        if record_every > 0 and step % record_every == 0 and step // record_every < T:
+            rec[b, step // record_every] = w[:, :, 0]
+            rec_osc[b, step // record_every] = tr
+            rec_loss[b, step // record_every] = loss
+        if not np.isfinite(loss) or loss > loss_cap[b]:
+            status[b] = DIVERGED
+            steps[b] = step
+            break
+        if loss < eps:
+            status[b] = CONVERGED
+            steps[b] = step
+            break
+        if step == max_steps:
+            break
+        for _ in range(substeps):
+            if FLOW == CENTRAL:  # noqa: F821
+                tr = _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g)
+            else:
+                tr = _rod_substep(kind, depth, X, y, eta, dt, w, Sigma)
+    theta[b] = w[:, :, 0]
+    osc[b] = tr
+
+
+def _batch(kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
+           record_every, rec, rec_osc, rec_loss, status, steps, osc):  # fmt: skip
+    """Every run b of ``theta`` (B, K, d; overwritten by the final centres) at step size
+    etas[b] (A = XᵀX/n); outcomes into status, steps, osc (B,) (``_run``, a constant of the
+    namespace)."""
+    for b in nb.prange(etas.size):
+        run(  # noqa: F821 (a global of the kernel's namespace)
+            kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
+            record_every, rec, rec_osc, rec_loss, status, steps, osc, np.int64(b),
+        )  # fmt: skip
+
+
+FLOW_NAMES = ("central", "rod")
+_KERNELS: dict[int, object] = {}
+
+
+def flow_kernel(flow: int):
+    """The (lazily built) batch kernel of flow ``flow`` (CENTRAL or ROD): the flow is a
+    compile-time constant, so each kernel holds only its own flow's code, under a name of its
+    own (``_batch__central``; ``diaglin.kernels.specialise``)."""
+    if flow not in _KERNELS:
+        tag = FLOW_NAMES[flow]
+        run = nb.njit(**_JIT)(specialised(_run, tag, FLOW=flow))
+        _KERNELS[flow] = nb.njit(parallel=True, **_JIT)(specialised(_batch, tag, run=run))
+    return _KERNELS[flow]

@@ -1,0 +1,139 @@
+"""The EoS flows (``diaglin.eos_flows``): the third derivatives they use against finite
+differences, the central flow's defining properties (gradient descent at a quarter step below
+the edge, sharpness held at 2/η, loss never rising, endpoints on theory's slice), both flows
+tending to gradient flow as η shrinks, the rod's growth above the edge, and argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import diaglin as dl
+from diaglin.eos_flows import eos_flow
+from diaglin.models import _numerics as nm
+from theory import slice_candidates
+
+MODELS = [("ww", {}), ("uv", {}), ("pm", {}), ("prod", {"depth": 3}), ("power", {"depth": 3})]
+
+
+@pytest.mark.parametrize("name,kw", MODELS)
+def test_hessian_entry_gradient_is_the_derivative_of_u_h_v(name, kw):
+    """∇_θ(uᵀ∇²L(θ)v) (the third derivative d³L[u, v, ·]) against central differences of the
+    exact Hessian, for random θ, u, v."""
+    rng = np.random.default_rng(7)
+    m = dl.get_model(name, **kw)
+    n, d = 3, 4
+    X, y = rng.normal(size=(n, d)), rng.normal(size=n)
+    P = m.n_params(d)
+    theta, u, v = rng.normal(size=P), rng.normal(size=P), rng.normal(size=P)
+    tile = m.to_tile(theta)
+    g = np.empty(d)
+    nm.gbeta_at(m.kind, m.depth, tile, 0, X, y, g)
+    out = np.empty((m.n_blocks, d))
+    nm.hessian_entry_grad_run(m.kind, m.depth, tile, 0, X.T @ X / n, g,
+                              u.reshape(m.n_blocks, d), v.reshape(m.n_blocks, d), out)  # fmt: skip
+    h = 1e-5
+    fd = np.empty(P)
+    for p in range(P):
+        e = np.zeros(P)
+        e[p] = h
+        fd[p] = (u @ m.hessian(theta + e, X, y) @ v - u @ m.hessian(theta - e, X, y) @ v) / (2 * h)
+    np.testing.assert_allclose(out.reshape(-1), fd, rtol=1e-6, atol=1e-7)
+
+
+def _one_point(d=5, alpha=0.01, seed=0):
+    ds = dl.data.one_point(d, seed=seed)
+    m = dl.get_model("ww")
+    th0 = m.init(d, alpha)
+    gf = dl.gradient_flow(m, ds.X, ds.y, th0)
+    return m, ds, th0, gf
+
+
+def test_central_flow_below_the_edge_is_gd_at_a_quarter_step():
+    """With no eigenvalue near 2/η the central flow is gradient flow, integrated by Euler
+    substeps of η/4: GD with step η/4, four steps per unit of time."""
+    m, ds, th0, gf = _one_point()
+    etas = gf.eta_c * np.array([0.2, 0.4])
+    T = 30
+    cf = eos_flow("central", m, ds.X, ds.y, etas, th0, eps=1e-300, max_steps=T)
+    gd = dl.run_gd(m, ds.X, ds.y, etas / 4, th0, eps=1e-300, max_steps=4 * T, path="tile")
+    assert (cf.status == dl.Status.MAX_STEPS).all() and (cf.steps == T).all()
+    np.testing.assert_allclose(cf.theta, gd.theta, rtol=1e-12, atol=1e-15)
+    assert (cf.oscillation == 0).all()
+
+
+@settings(deadline=None, max_examples=6)
+@given(d=st.integers(2, 5), seed=st.integers(0, 50), ratio=st.floats(1.1, 1.8))
+def test_central_flow_holds_the_sharpness_at_the_edge_and_lowers_the_loss(d, seed, ratio):
+    """On one-point w⊙w instances above eta_c (where theory's slice S = 2/η is nonempty): along
+    the recorded path S·η/2 ≤ 1 + 3e-3 (the Euler substeps' overshoot where an eigenvalue
+    reaches the edge) and the centre's loss never rises; a converged
+    endpoint lies on the slice, |S·η/2 − 1| ≤ 1e-3, and interpolates."""
+    m, ds, th0, gf = _one_point(d, alpha=0.05, seed=seed)
+    eta = ratio * gf.eta_c
+    cand = slice_candidates(ds.X[0], float(ds.y[0]), np.array([eta]), 0.05)
+    if not np.isfinite(cand.min_l1).all():  # the slice is empty: no stable interpolator
+        return
+    r = eos_flow("central", m, ds.X, ds.y, [eta], th0, eps=1e-12, max_steps=20_000,
+                 record_every=1)  # fmt: skip
+    s = r.trajectory.sharpness[0] * eta / 2
+    assert np.nanmax(s) <= 1 + 3e-3  # the Euler substeps overshoot by O(dt²) on activation
+    loss = r.trajectory.loss[0]
+    loss = loss[np.isfinite(loss)]
+    assert (np.diff(loss) <= 1e-12 * loss[:-1] + 1e-300).all()
+    if r.status[0] == dl.Status.CONVERGED:
+        assert abs(r.sharpness[0] * eta / 2 - 1) <= 1e-3
+        assert abs(ds.X[0] @ r.beta[0] - ds.y[0]) <= np.sqrt(2e-12) * 1.01
+
+
+def test_both_flows_tend_to_gradient_flow_as_eta_shrinks():
+    """Below eta_c the endpoints of both flows approach gradient flow's limit as η → 0, at
+    first order: halving η at least nearly halves the distance (and it is small)."""
+    m, ds, th0, gf = _one_point()
+    etas = gf.eta_c * np.array([0.1, 0.05])
+    for flow in ("central", "rod"):
+        r = eos_flow(flow, m, ds.X, ds.y, etas, th0, eps=1e-14, max_steps=50_000)
+        assert (r.status == dl.Status.CONVERGED).all(), flow
+        err = np.linalg.norm(r.beta - gf.beta_limit, axis=1) / np.linalg.norm(gf.beta_limit)
+        assert err[0] < 0.05 and err[1] < 0.6 * err[0], (flow, err)
+
+
+def test_the_rod_collapses_below_the_edge_and_opens_above_it():
+    """The rod's extent tr Σ = ‖δ‖² dies out below eta_c (the rod becomes GD's midpoint flow),
+    while above it the rod opens to an oscillation far larger than its start and ends at the
+    edge (S·η/2 within 3 % of 1) like GD."""
+    m, ds, th0, gf = _one_point()
+    etas = gf.eta_c * np.array([0.5, 1.4])
+    r = eos_flow("rod", m, ds.X, ds.y, etas, th0, eps=1e-12, record_every=1)
+    gd = dl.run_gd(m, ds.X, ds.y, etas, th0, eps=1e-12)
+    osc = r.trajectory_oscillation
+    assert (r.status == dl.Status.CONVERGED).all()
+    assert np.nanmax(osc[0, 10:]) < 1e-6 * osc[0, 0]
+    assert np.nanmax(osc[1]) > 1e3 * np.nanmin(osc[1, : int(r.steps[1]) // 2])
+    assert abs(r.sharpness[1] * etas[1] / 2 - 1) < 0.03
+    assert abs(gd.sharpness[1] * etas[1] / 2 - 1) < 0.03
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [(dict(flow="edge"), "flow"), (dict(threshold=2.0), "threshold"),
+     (dict(substeps=0), "substeps"), (dict(etas=[-0.1]), "eta"), (dict(eps=0.0), "eps"),
+     (dict(record_until=-1), "record_until")],
+)  # fmt: skip
+def test_bad_arguments_are_value_errors_naming_them(kwargs, name):
+    ds = dl.data.one_point(3)
+    args = dict(flow="central", model="ww", X=ds.X, y=ds.y, etas=[0.1], theta0=np.ones(3))
+    args.update(kwargs)
+    flow = args.pop("flow")
+    with pytest.raises(ValueError, match=name):
+        eos_flow(flow, **args)
+
+
+def test_networks_are_refused():
+    from diaglin.nets import Network
+
+    net = Network(in_shape=(1, 1, 3), hidden=(4,), n_out=1)
+    with pytest.raises(ValueError, match="diagonal model"):
+        eos_flow("rod", net, np.ones((2, 3)), np.ones(2), [0.1], np.zeros(5))
