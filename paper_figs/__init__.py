@@ -9,13 +9,17 @@ Paper 2 — "Generalization Benefits of Late Learning Rate Decay" (spec 02): the
 with its controls, the phase-II scaling and the train/test landscapes, on a model of the class
 the paper studies and (the landscape) on a small MLP. Paper 1's runs on real networks and data
 (MNIST/CIFAR) are reproduced at the scale where Hessians are exact: a small MLP on
-scikit-learn's digits, with MSE and with cross-entropy.
+scikit-learn's digits, with MSE and with cross-entropy, and its ablations (width, depth,
+activation, NTK vs muP, training-set size) in one sweep; the DLN's eta_c against alpha and eps
+as curves beside theory's exact prediction.
 """
 
 from __future__ import annotations
 
 from paper_figs import (
+    p1_eta_c_curves,
     p1_flows,
+    p1_network_ablation,
     p1_network_ce,
     p1_network_mse,
     p1_phase_diagram,
@@ -42,8 +46,10 @@ FIGURES: tuple[PaperFigure, ...] = tuple(
         p1_flows,
         p1_phase_map_alpha,
         p1_phase_map_eps,
+        p1_eta_c_curves,
         p1_network_mse,
         p1_network_ce,
+        p1_network_ablation,
         p2_late_decay,
         p2_landscape_exact,
         p2_landscape_pca,

@@ -20,6 +20,7 @@ EXPERIMENTS = (
     "sims.flows",
     "sims.compare",
     "sims.theory_picture",
+    "sims.eta_c_curves",
 )
 
 

@@ -7,7 +7,8 @@ networks on digits (:class:`NetSweepConfig`); compared with theory by :mod:`.com
 - ``point`` / ``net_point``: one grid point computed (gradient flow, then one batched GD call);
 - ``results``: the per-point result dataclasses; ``regimes``: each run classified;
 - ``predictions``: theory's numbers for a point; ``compare``: the checks, ``python -m
-  sims.compare``; ``plotting``: the phase diagram and the phase maps;
+  sims.compare``; ``plotting``: the phase diagram, the phase maps and the ablation figure;
+- ``ablation``: paper 1's ablations in one sweep (one network axis at a time from a base);
 - ``options``: the sweep's command-line options; ``cli``: ``python -m sims.phase_diagram``.
 """
 

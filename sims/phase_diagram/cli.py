@@ -13,6 +13,11 @@ index file ``<stem>_index.csv`` saying which is which. ``--map alpha`` / ``--map
 values; ``--map-etas`` the eta count per row). ``--decay-tail FACTOR STEPS`` draws the reviewer
 check instead (``sims.phase_diagram.tail_check``: raw, averaged and decayed iterates side by
 side, one row per grid point, ``reviewer_check.png``) and prints its numbers per point.
+``--model mlp --ablate`` runs paper 1's ablations in one sweep (``sims.phase_diagram.ablation``:
+the first value of every network axis is the base, every other value varies that one axis; by
+default width 32/16/64, depth 1/2/3, tanh/gelu, ntk/mup, n 100/50/200) and draws
+``network_ablation.png`` (eta_c, the EoS range and the best-test-loss eta against each axis)
+with ``network_ablation.csv``.
 """
 
 from __future__ import annotations
@@ -70,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="values of the mapped axis (default: 10 alphas in "
         "[1e-3, 0.3] or 7 eps in [1e-14, 1e-2], log-spaced)",
     )
+    g.add_argument(
+        "--ablate",
+        action="store_true",
+        help="networks: vary one axis at a time from the base network (the first value of each "
+        "of --width, --depth, --activation, --loss, --param, --n, --alpha, --eps) in one sweep "
+        "and draw eta_c, the EoS range and the best-test-loss eta against each axis; axes not "
+        "given: width 32 16 64, depth 1 2 3, activation tanh gelu, param ntk mup, n 100 50 200; "
+        "eta grid 16 from 0.5 to 2.5 eta_c (output network_ablation.png/.csv)",
+    )
     g.add_argument("--map-etas", type=int_at_least(1), default=MAP_ETAS,
                    help=f"eta values per map row (default: {MAP_ETAS})")  # fmt: skip
     return parser
@@ -110,13 +124,63 @@ def network_summary(p) -> str:
     )
 
 
+def ablation_defaults(args: argparse.Namespace) -> None:
+    """``--ablate``: its axis values and eta grid where the options did not give them;
+    ValueError for a diagonal model or another figure mode."""
+    from sims.phase_diagram.ablation import ABLATION_AXES, ABLATION_GRID
+
+    if args.model not in NET_MODELS:
+        raise ValueError(f"--ablate: varies network axes, needs --model "
+                         f"{' or '.join(NET_MODELS)}, got --model {args.model}")  # fmt: skip
+    if args.map is not None or args.averaged:
+        raise ValueError("--ablate: draws its own figure (no --map, no --averaged)")
+    option = {"widths": "width", "depths": "depth", "activations": "activation",
+              "params": "param", "n_samples": "n"}  # fmt: skip
+    for axis, values in ABLATION_AXES.items():
+        if getattr(args, option[axis]) is None:
+            setattr(args, option[axis], list(values))
+    for name, value in ABLATION_GRID.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def draw_ablation(sweep, config, out_dir: Path, stem: str) -> list[Path]:
+    """The ablation figure and its CSV; prints one line per point."""
+    from sims.core.figures import save_figure
+    from sims.phase_diagram.ablation import (
+        ablation_row,
+        describe,
+        varied_axis,
+        write_ablation_csv,
+    )
+    from sims.phase_diagram.plotting import ablation_figure
+
+    rows = [ablation_row(p) for p in sweep.points]
+    axes = [varied_axis(config, p.point) for p in sweep.points]
+    for row, axis in zip(rows, axes):
+        print(describe(row, axis))
+    by_index = {r.point.index: r for r in rows}
+    panels = [(name, [by_index[p.index] for p in pts]) for name, pts in config.panels()]
+    base = sweep.points[0]  # the ablation's first point is its base
+    fig = ablation_figure(panels, config.model, base.point, base.n_params)
+    written = save_figure(fig, out_dir, stem)
+    written.append(write_ablation_csv(rows, axes, Path(out_dir) / f"{stem}.csv"))
+    return written
+
+
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (cached), draw the figure(s), print where they went."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.ablate:
+            ablation_defaults(args)
         config = config_from_args(args)
+        if args.ablate:
+            from sims.phase_diagram.ablation import AblationConfig
+
+            config = AblationConfig.of(config)
         if args.map is not None:
             values = tuple(args.map_values or MAP_DEFAULTS[args.map])
             axis_field = {"alpha": "alphas", "eps": "epsilons"}[args.map]
@@ -131,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sims.phase_diagram.plotting import phase_diagram_figure, phase_map_figure
 
     written = []
-    if args.map is not None:
+    if args.ablate:
+        written += draw_ablation(sweep, config, args.out, args.stem or "network_ablation")
+    elif args.map is not None:
         preds = [predictions_for(p, config.model) for p in sweep.points]
         fig = phase_map_figure(sweep.points, args.map, config.model, [q.eta_c for q in preds])
         written += save_figure(fig, args.out, args.stem or f"phase_map_{args.map}")
@@ -151,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             written += save_figure(fig, args.out, s)
         if many:
             written.append(write_index(sweep.points, stems, args.out, stem))
-    if config.model in NET_MODELS:
+    if config.model in NET_MODELS and not args.ablate:
         for p in sweep.points:
             print(network_summary(p))
     for path in written:

@@ -13,6 +13,7 @@ import argparse
 from diaglin import DEPTH_MODELS, MODEL_NAMES
 from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
 from sims.core.cli import int_at_least, nonneg_float, positive_float
+from sims.phase_diagram.ablation import ABLATION_GRID
 from sims.phase_diagram.config import ETA_GRIDS, ETA_UNITS, SweepConfig
 from sims.phase_diagram.net_config import NetSweepConfig
 
@@ -179,7 +180,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         "--width",
         type=int_at_least(1),
         nargs="+",
-        default=list(_NET.widths),
+        default=None,
         metavar="W",
         help="units per hidden layer (mlp) or channels per conv layer "
         f"(cnn) (default: {_NET.widths[0]})",
@@ -188,7 +189,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         "--activation",
         choices=NET_ACTIVATIONS,
         nargs="+",
-        default=list(_NET.activations),
+        default=None,
         help="default: tanh",
     )
     g.add_argument(
@@ -202,7 +203,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         "--param",
         choices=NET_PARAMS,
         nargs="+",
-        default=list(_NET.params),
+        default=None,
         help="ntk (standard) or mup parameterisation (default: ntk)",
     )
     g.add_argument("--no-bias", action="store_true", help="networks without biases")
@@ -224,6 +225,15 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         default=_NET.gf_rtol,
         help=f"relative tolerance of the gradient flow (default: {_NET.gf_rtol:g})",
     )
+    g.add_argument(
+        "--gf-sharpness-points",
+        type=int_at_least(3),
+        default=None,
+        metavar="M",
+        help="evaluate the sharpness at M points spread over the gradient-flow path, refined at "
+        f"the largest (default: {_NET.gf_sharpness_points}; with --ablate "
+        f"{ABLATION_GRID['gf_sharpness_points']})",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
@@ -240,6 +250,11 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
                                  f"{args.model} (diagonal models only)")  # fmt: skip
         if args.backend != "cpu":
             raise ValueError("--backend: networks run on the cpu backend")
+        for name, axis in (("width", "widths"), ("activation", "activations"),
+                           ("param", "params"), ("gf_sharpness_points",
+                                                 "gf_sharpness_points")):  # fmt: skip
+            if getattr(args, name) is None:
+                setattr(args, name, getattr(_NET, axis))
         return NetSweepConfig(
             model=args.model, dataset=args.dataset, alphas=tuple(args.alpha),
             epsilons=tuple(args.eps), widths=tuple(args.width),
@@ -249,7 +264,11 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
             init_seed=args.init_seed, eta_min=args.eta_min, eta_max=args.eta_max,
             n_etas=args.n_etas, eta_grid=args.eta_grid, eta_units=args.eta_units,
             max_steps=args.max_steps, average_last=args.averaged, gf_rtol=args.gf_rtol,
+            gf_sharpness_points=args.gf_sharpness_points,
         )  # fmt: skip
+    if args.gf_sharpness_points is not None:
+        raise ValueError(f"--gf-sharpness-points: an option of the networks (--model "
+                         f"{' or '.join(NET_MODELS)}), not of --model {args.model}")  # fmt: skip
     if args.depth is not None and args.model not in DEPTH_MODELS:
         raise ValueError(f"--depth: only --model {' or '.join(DEPTH_MODELS + NET_MODELS)} "
                          f"have a depth, got --model {args.model}")  # fmt: skip

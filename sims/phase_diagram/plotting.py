@@ -324,3 +324,93 @@ def phase_map_figure(
                fontsize=9)  # fmt: skip
     fig.suptitle(f"Phase map of GD ({model}) over (η, {symbol})")
     return fig
+
+
+#: Okabe–Ito colours (colour-blind safe) of the ablation figure.
+_ABLATION_COLOURS = {"eos": "#E69F00", "edge": "#8C5A00", "best": "#0072B2",
+                     "flow": "#009E73", "diverged": "#D55E00"}  # fmt: skip
+#: panel titles of the ablation axes (NetPoint fields).
+_AXIS_TITLES = {"width": "width (units per hidden layer)", "depth": "depth (hidden layers)",
+                "activation": "activation", "loss": "loss", "param": "parameterisation",
+                "n": "training-set size n", "alpha": "init scale α",
+                "eps": "stopping loss ε"}  # fmt: skip
+_NUMERIC_AXES = ("width", "depth", "n", "alpha", "eps")
+
+
+def ablation_figure(panels, model: str, base, n_params: int) -> Figure:
+    """One column per ablation axis (``panels``: (NetPoint field, its ``AblationRow`` s in
+    order of the axis's values, the base among them); ``base``: the base network's NetPoint,
+    with ``n_params`` parameters). Top: against the axis value, eta_c =
+    2/s_GF (black, dashed as everywhere), the EoS range from eta_c to the largest swept eta
+    that did not diverge (band; a triangle where the grid ended before any divergence), the runs
+    that ended at the edge (thin line), the smallest diverged eta (cross) and the eta of the
+    lowest test loss (star, labelled with its ratio to eta_c). Bottom: the lowest test loss
+    over all converged runs and over the flow-aligned ones (eta <= eta_c)."""
+    c = _ABLATION_COLOURS
+    k = len(panels)
+    fig = Figure(figsize=(max(3.1 * k + 1.2, 11.0), 7.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, k, sharey="row", squeeze=False))
+    for j, (name, rows) in enumerate(panels):
+        top, bottom = axes[0, j], axes[1, j]
+        x = np.arange(len(rows))
+        r = {f: np.array([getattr(row, f) for row in rows], float)
+             for f in ("eta_c", "eos_lo", "eos_hi", "edge_lo", "edge_hi", "first_diverged",
+                       "eta_best", "loss_best", "loss_flow")}  # fmt: skip
+        capped = np.array([row.capped for row in rows])
+        ok = np.isfinite(r["eos_hi"])
+        top.bar(x[ok], (r["eos_hi"] - r["eos_lo"])[ok], bottom=r["eos_lo"][ok], width=0.5,
+                color=c["eos"], alpha=0.45, lw=0, zorder=1,
+                label="EoS range: η_c to the largest η that did not diverge")  # fmt: skip
+        if (ok & capped).any():
+            top.plot(x[ok & capped], r["eos_hi"][ok & capped], "^", color=c["eos"], mec="k",
+                     mew=0.6, ms=7, zorder=3,
+                     label="the range reaches the grid's largest η")  # fmt: skip
+        fin = np.isfinite(r["edge_lo"])
+        top.vlines(x[fin] - 0.33, r["edge_lo"][fin], r["edge_hi"][fin], color=c["edge"], lw=2.2,
+                   zorder=2, label="runs ending at the edge (S·η/2 ≥ 0.95)")  # fmt: skip
+        top.plot(x[fin] - 0.33, r["edge_lo"][fin], "_", color=c["edge"], ms=6, zorder=2)
+        top.plot(x[fin] - 0.33, r["edge_hi"][fin], "_", color=c["edge"], ms=6, zorder=2)
+        top.plot(x, r["first_diverged"], "x", color=c["diverged"], ms=7, mew=1.8, zorder=3,
+                 label="smallest η that diverged")  # fmt: skip
+        style = "k--o" if name in _NUMERIC_AXES else "ko"
+        top.plot(x, r["eta_c"], style, lw=1.3, ms=5, zorder=4,
+                 label="η_c = 2/s_GF (gradient flow)")  # fmt: skip
+        top.plot(x, r["eta_best"], "*", color=c["best"], mec="k", mew=0.5, ms=12, zorder=5,
+                 label="η with the lowest test loss")  # fmt: skip
+        for xi, eb, ec in zip(x, r["eta_best"], r["eta_c"]):
+            if np.isfinite(eb):
+                top.annotate(f"{eb / ec:.2g}η_c", (xi, eb), xytext=(7, -3),
+                             textcoords="offset points", fontsize=7.5, color=c["best"])  # fmt: skip
+        bottom.plot(x, r["loss_flow"], "o-", color=c["flow"], mfc="white", mew=1.5, ms=6,
+                    label="lowest test loss, flow-aligned runs (η ≤ η_c)")  # fmt: skip
+        bottom.plot(x, r["loss_best"], "*-", color=c["best"], mec="k", mew=0.5, ms=12,
+                    label="lowest test loss, all converged runs")  # fmt: skip
+        labels = [f"{getattr(row.point, name):g}" if name in _NUMERIC_AXES
+                  else str(getattr(row.point, name)) for row in rows]  # fmt: skip
+        labels = [lab + ("\n(base)" if getattr(row.point, name) == getattr(base, name) else "")
+                  for lab, row in zip(labels, rows)]  # fmt: skip
+        for ax in (top, bottom):
+            ax.set_xticks(x, labels)
+            ax.set_xlim(-0.7, len(rows) - 0.4)
+            ax.grid(True, axis="y", which="major", alpha=0.3)
+        top.set_yscale("log")
+        top.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        top.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+        top.yaxis.set_minor_formatter(ticker.NullFormatter())
+        top.set_title(_AXIS_TITLES.get(name, name))
+        bottom.set_xlabel(_AXIS_TITLES.get(name, name).split(" (")[0])
+    if panels:
+        axes[0, 0].set_ylabel("learning rate η")
+        axes[1, 0].set_ylabel("test loss (held-out split)")
+        handles, labels = [], []
+        for ax in axes.ravel():
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8.5)
+        fig.suptitle(f"Ablations on a {model.upper()}, one axis at a time from the base\n"
+                     f"({base.activation}, width {base.width}, depth {base.depth}, "
+                     f"{base.loss.upper()}, {base.param}, n = {base.n}, P = {n_params}; "
+                     f"α = {base.alpha:g}, ε = {base.eps:g})")  # fmt: skip
+    return fig
