@@ -362,7 +362,7 @@ def ablation_figure(panels, model: str, base, n_params: int) -> Figure:
                 color=c["eos"], alpha=0.45, lw=0, zorder=1,
                 label="EoS range: η_c to the largest η that did not diverge")  # fmt: skip
         if (ok & capped).any():
-            top.plot(x[ok & capped], r["eos_hi"][ok & capped], "^", color=c["eos"], mec="k",
+            top.plot(x[ok & capped], 1.07 * r["eos_hi"][ok & capped], "^", color=c["eos"], mec="k",
                      mew=0.6, ms=7, zorder=3,
                      label="the range reaches the grid's largest η")  # fmt: skip
         fin = np.isfinite(r["edge_lo"])
@@ -399,6 +399,12 @@ def ablation_figure(panels, model: str, base, n_params: int) -> Figure:
         top.yaxis.set_minor_formatter(ticker.NullFormatter())
         top.set_title(_AXIS_TITLES.get(name, name))
         bottom.set_xlabel(_AXIS_TITLES.get(name, name).split(" (")[0])
+    shown = np.array([getattr(row, f) for _, rows in panels for row in rows
+                      for f in ("eta_c", "eos_hi", "edge_lo", "edge_hi", "first_diverged",
+                                "eta_best")], float)  # fmt: skip
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size:  # every marker inside the panels (sharey: one range for the row)
+        axes[0, 0].set_ylim(shown.min() / 1.25, shown.max() * 1.25)
     if panels:
         axes[0, 0].set_ylabel("learning rate η")
         axes[1, 0].set_ylabel("test loss (held-out split)")
