@@ -11,10 +11,11 @@ time t counts GD steps (gradient flow is dθ/dt = −η∇L), so GD's step k is 
     dθ/dt = −η [∇L(θ) + ½ ∇⟨Σ, ∇²L(θ)⟩],   Σ = Σ_ab M_ab v_a v_bᵀ ⪰ 0,
 
 v_a the Hessian's eigenvectors whose η λ_a exceeds ``threshold`` (default 1.95, the authors'
-code), M the solution of the semidefinite complementarity problem that keeps every η λ_a ≤ 2:
-M ⪰ 0, 2I − η V̂ᵀ∇²L(θ + dt θ')V̂ ⪰ 0 (linearised over the substep), complementary. With one
-critical eigenvalue at 2/η, σ² = 2⟨−∇L, ∇S⟩/‖∇S‖² and θ' is −η times the gradient projected
-orthogonally to ∇S: the gradient flow constrained to the stable region {S ≤ 2/η}. Below 2/η,
+code) or that the substep would carry past 2, M the solution of the semidefinite
+complementarity problem that keeps every η λ_a ≤ 2: M ⪰ 0, 2I − η V̂ᵀ∇²L(θ + dt θ')V̂ ⪰ 0
+(linearised over the substep), complementary. With one critical eigenvalue at 2/η,
+σ² = 2⟨−∇L, ∇S⟩/‖∇S‖² and θ' is −η times the gradient projected orthogonally to ∇S: the
+gradient flow constrained to the stable region {S ≤ 2/η}. Below 2/η,
 Σ = 0 and the flow is gradient flow. Σ is the covariance of GD's oscillation about the centre;
 the predicted time-averaged GD loss is L(θ) + tr Σ / η. Discretised as the authors do: explicit
 Euler with ``substeps`` = 4 substeps per GD step, with the linearised constraint (it restores

@@ -11,7 +11,8 @@ the paper studies and (the landscape) on a small MLP. Paper 1's runs on real net
 (MNIST/CIFAR) are reproduced at the scale where Hessians are exact: a small MLP on
 scikit-learn's digits, with MSE and with cross-entropy, and its ablations (width, depth,
 activation, NTK vs muP, training-set size) in one sweep; the DLN's eta_c against alpha and eps
-as curves beside theory's exact prediction.
+as curves beside theory's exact prediction; and, beside paper 1, the continuous-time models of
+GD at the edge of stability (central flow, rod flow) against GD over the same η range.
 """
 
 from __future__ import annotations

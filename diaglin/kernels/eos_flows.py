@@ -41,6 +41,8 @@ MAX_STEPS = 2
 #: projected-gradient iterations of the semidefinite complementarity problem (≥ 2 critical
 #: eigenvalues) and their stopping tolerance (relative change of M)
 SDCP_ITERATIONS = 5000
+#: eigenvalues with η λ above this are checked for crossing the edge within a substep
+LOOKAHEAD = 1.5
 SDCP_TOL = 1e-13
 
 _JIT = dict(cache=True)
@@ -117,9 +119,28 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
         for j in range(d):
             grad[k, j] = dbeta_jt(kind, depth, w, k, j, 0) * g[j]
     lam, V = np.linalg.eigh(H)
+    # critical: η λ > threshold, or η λ > LOOKAHEAD and the substep would carry it past the
+    # edge (its linearised 2 − η λ(θ + dt θ') < 0 without Σ): a fast-rising eigenvalue is held
+    # from the substep it would cross, not one later
+    cand = 0
+    while cand < P and eta * lam[P - 1 - cand] > LOOKAHEAD:
+        cand += 1
+    pick = np.empty(cand, np.int64)
     nc = 0
-    while nc < P and eta * lam[P - 1 - nc] > threshold:
-        nc += 1
+    u = np.empty((K, d))
+    gu = np.empty((K, d))
+    for a in range(cand):
+        i = P - 1 - a
+        take = eta * lam[i] > threshold
+        if not take:
+            for k in range(K):
+                for j in range(d):
+                    u[k, j] = V[k * d + j, i]
+            hessian_entry_grad_run(kind, depth, w, 0, A, g, u, u, gu)
+            take = 2.0 - eta * lam[i] + dt * eta * eta * np.sum(gu * grad) < 0.0
+        if take:
+            pick[nc] = i
+            nc += 1
     vel = -eta * grad
     trace = 0.0
     if nc > 0:
@@ -127,7 +148,7 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
         for a in range(nc):
             for k in range(K):
                 for j in range(d):
-                    vecs[a, k, j] = V[k * d + j, P - 1 - a]
+                    vecs[a, k, j] = V[k * d + j, pick[a]]
         G = np.empty((nc, nc, K, d))
         for a in range(nc):
             for b in range(a, nc):
@@ -140,7 +161,7 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
             for b in range(nc):
                 A0[a, b] = c * np.sum(G[a, b] * grad)
                 if a == b:
-                    A0[a, b] += 2.0 - eta * lam[P - 1 - a]
+                    A0[a, b] += 2.0 - eta * lam[pick[a]]
                 for e in range(nc):
                     for f in range(nc):
                         Q[a, b, e, f] = 0.5 * c * np.sum(G[a, b] * G[e, f])

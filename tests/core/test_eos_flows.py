@@ -100,19 +100,21 @@ def test_both_flows_tend_to_gradient_flow_as_eta_shrinks():
         assert err[0] < 0.05 and err[1] < 0.6 * err[0], (flow, err)
 
 
-def test_the_rod_collapses_below_the_edge_and_opens_above_it():
-    """The rod's extent tr Σ = ‖δ‖² dies out below eta_c (the rod becomes GD's midpoint flow),
-    while above it the rod opens to an oscillation far larger than its start and ends at the
-    edge (S·η/2 within 3 % of 1) like GD."""
+def test_the_rod_starts_as_gds_first_step_and_ends_collapsed_where_gd_ends():
+    """The rod starts as the segment [θ0, θ1] of GD's first step (tr Σ = (η/2)²‖∇L(θ0)‖²);
+    where GD converges the rod collapses onto its endpoint (tr Σ → 0), below the edge with
+    S·η/2 < 1 and above it at the edge like GD's (within 3 %)."""
     m, ds, th0, gf = _one_point()
     etas = gf.eta_c * np.array([0.5, 1.4])
     r = eos_flow("rod", m, ds.X, ds.y, etas, th0, eps=1e-12, record_every=1)
     gd = dl.run_gd(m, ds.X, ds.y, etas, th0, eps=1e-12)
-    osc = r.trajectory_oscillation
-    assert (r.status == dl.Status.CONVERGED).all()
-    assert np.nanmax(osc[0, 10:]) < 1e-6 * osc[0, 0]
-    assert np.nanmax(osc[1]) > 1e3 * np.nanmin(osc[1, : int(r.steps[1]) // 2])
-    assert abs(r.sharpness[1] * etas[1] / 2 - 1) < 0.03
+    g0 = m.grad(th0, ds.X, ds.y)
+    np.testing.assert_allclose(r.trajectory_oscillation[:, 0], (etas / 2) ** 2 * (g0 @ g0),
+                               rtol=1e-12)  # fmt: skip
+    assert (r.status == dl.Status.CONVERGED).all() and (gd.status == dl.Status.CONVERGED).all()
+    assert (r.oscillation < 1e-10).all()
+    edge = r.sharpness * etas / 2
+    assert edge[0] < 1 and abs(edge[1] - 1) < 0.03
     assert abs(gd.sharpness[1] * etas[1] / 2 - 1) < 0.03
 
 
