@@ -13,7 +13,8 @@ How to add an experiment (say ``sims/my_exp/``):
    ``data_seed`` field, validating its fields in ``__post_init__`` (``sims.core.validate``), and
    the methods ``points()`` (a tuple of frozen points, each with ``.index`` and ``.label``),
    ``point_spec(point)`` (a JSON-ready dict of everything that determines the point's numbers:
-   the cache key hashes it), ``to_dict()`` / ``from_dict()``. Import nothing heavy here.
+   the cache key hashes it); ``to_dict()`` / ``from_dict()`` come from the base class (override
+   them only for fields JSON cannot round-trip). Import nothing heavy here.
 2. ``sims/my_exp/runs.py``: ``compute(config, point, *, progress=None)`` returning a result
    dataclass with ``to_arrays()`` (a flat dict of arrays, saved with ``allow_pickle=False``),
    ``decode(config, point, arrays)`` (the inverse), ``memory_bytes(config, point)`` (bytes while
@@ -34,6 +35,8 @@ How to add an experiment (say ``sims/my_exp/``):
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -75,7 +78,8 @@ def runs_for(config_type: type) -> ExperimentRuns:
 class Experiment:
     """Base class of an experiment's config (a frozen dataclass; see the module docstring).
 
-    Subclasses implement ``points``, ``point_spec`` and ``to_dict`` and have a ``data_seed``;
+    Subclasses implement ``points`` and ``point_spec`` and have a ``data_seed``; ``to_dict`` and
+    ``from_dict`` round-trip every field through JSON;
     ``compute``, ``decode`` and ``memory_bytes`` call the runs registered for the class.
     """
 
@@ -90,8 +94,17 @@ class Experiment:
         raise NotImplementedError
 
     def to_dict(self) -> dict:
-        """JSON-ready dict of every field."""
-        raise NotImplementedError
+        """JSON-ready dict of every field (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Any:
+        """Inverse of :meth:`to_dict` (lists back to tuples, nested ones too); a field the class
+        does not have is a ValueError."""
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**{k: _tuples(v) for k, v in data.items()})
 
     def compute(self, point, *, progress: Callable[[str], None] | None = None) -> Any:
         """Compute one grid point (the registered runs' ``compute``)."""
@@ -104,3 +117,8 @@ class Experiment:
     def memory_bytes(self, point) -> tuple[int, int]:
         """(bytes while computing the point, bytes of its result)."""
         return runs_for(type(self)).memory_bytes(self, point)
+
+
+def _tuples(value: Any) -> Any:
+    """``value`` with every list (at any depth) turned into a tuple."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value

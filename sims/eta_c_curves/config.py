@@ -9,8 +9,7 @@ computed by ONE ``diaglin.gradient_flow_batch`` call.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,18 +96,6 @@ class CurveConfig(Experiment):
         """One curve per (axis, model): the alpha curves first."""
         combos = [(m, a) for a in AXES for m in self.models]
         return tuple(CurvePoint(i, m, a) for i, (m, a) in enumerate(combos))
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CurveConfig:
-        """Inverse of :meth:`to_dict`."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown curve config fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def point_spec(self, point: CurvePoint) -> dict:
         """What one curve's numbers depend on: its model, its axis values and the fixed other

@@ -8,8 +8,7 @@ models whose β is ≥ 0). At every point GD and each flow run all step sizes in
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -119,22 +118,6 @@ class FlowsConfig(Experiment):
     def etas(self, eta_c: float) -> np.ndarray:
         """The point's step sizes: eta_c · linspace(eta_min, eta_max, n_etas)."""
         return float(eta_c) * np.linspace(self.eta_min, self.eta_max, self.n_etas)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FlowsConfig:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown flows config fields: {sorted(unknown)}")
-        kw = dict(data)
-        if "instances" in kw:
-            kw["instances"] = tuple(tuple(v) for v in kw["instances"])
-        return cls(**kw)
 
     def point_spec(self, point: FlowsPoint) -> dict:
         """Every field, with the instances replaced by this point's."""

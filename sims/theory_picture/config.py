@@ -9,8 +9,7 @@ eta_c = 2/s_GF: ``n_etas`` values from ``eta_min`` to ``eta_max``, linearly spac
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -102,19 +101,6 @@ class PictureConfig(Experiment):
     def etas(self, eta_c: float) -> np.ndarray:
         """The point's step sizes: eta_c · linspace(eta_min, eta_max, n_etas)."""
         return float(eta_c) * np.linspace(self.eta_min, self.eta_max, self.n_etas)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PictureConfig:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown picture config fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def point_spec(self, point: PicturePoint) -> dict:
         """Every field, with the two data points replaced by this point's d and x."""
