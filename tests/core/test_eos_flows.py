@@ -51,6 +51,7 @@ def _one_point(d=5, alpha=0.01, seed=0):
     return m, ds, th0, gf
 
 
+@pytest.mark.warm_cache
 def test_central_flow_below_the_edge_is_gd_at_a_quarter_step():
     """With no eigenvalue near 2/η the central flow is gradient flow, integrated by Euler
     substeps of η/4: GD with step η/4, four steps per unit of time."""
@@ -100,6 +101,7 @@ def test_both_flows_tend_to_gradient_flow_as_eta_shrinks():
         assert err[0] < 0.05 and err[1] < 0.6 * err[0], (flow, err)
 
 
+@pytest.mark.warm_cache
 def test_the_rod_starts_as_gds_first_step_and_ends_collapsed_where_gd_ends():
     """The rod starts as the segment [θ0, θ1] of GD's first step (tr Σ = (η/2)²‖∇L(θ0)‖²);
     where GD converges the rod collapses onto its endpoint (tr Σ → 0), below the edge with
