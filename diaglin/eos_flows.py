@@ -96,8 +96,9 @@ def eos_flow(
     """Integrate the flow ``flow`` ("central" or "rod", see the module docstring) for every
     step size of ``etas`` (B,) from ``theta0`` ((P,) shared or (B, P)), in one parallel kernel.
 
-    Time is in GD steps; each run stops when the loss of its centre falls below ``eps``
-    (CONVERGED, ``steps`` = that time), becomes non-finite or exceeds
+    Time is in GD steps; each run stops when the GD loss it models (the central flow's
+    L(θ) + tr Σ / η, the rod's (L₊ + L₋)/2) falls below ``eps`` (CONVERGED, ``steps`` = that
+    time), becomes non-finite or exceeds
     ``diverge_factor`` · max(L(θ0), eps) (DIVERGED), or at time ``max_steps`` (MAX_STEPS) —
     GD's stopping rule (``run_gd``), so that the two compare run for run. ``substeps``: steps
     of the integrator per unit of time (≥ 1). ``record_every`` > 0: keep the centre (and the
