@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from diaglin._names import BACKENDS
 from sims.core.cache import DEFAULT_CACHE_DIR, prepare_dir
@@ -136,6 +136,20 @@ def check_backend(parser: argparse.ArgumentParser, backend: str) -> None:
         runtime.cuda()
     except CudaUnavailable as exc:
         parser.error(f"--backend cuda: {exc}")
+
+
+def parse_config(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    make: Callable[[argparse.Namespace], Any],
+) -> tuple[argparse.Namespace, Any]:
+    """(args, make(args)) for the options ``argv``; a value the config refuses (ValueError)
+    -> parser.error (exit 2)."""
+    args = parser.parse_args(argv)
+    try:
+        return args, make(args)
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def run_from_args(

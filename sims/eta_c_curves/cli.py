@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sims.core.cli import add_run_arguments, cli_main, int_at_least, positive_float, run_from_args
+from sims.core.cli import (
+    add_run_arguments,
+    cli_main,
+    int_at_least,
+    parse_config,
+    positive_float,
+    run_from_args,
+)
 from sims.eta_c_curves.config import CURVE_MODELS
 
 #: gradient flow must match theory's exact eta_c to this relative error.
@@ -113,11 +120,7 @@ def write_curves_csv(results, theories, path: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or load) the curves, draw the figure, print and save the checks."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
+    args, config = parse_config(parser, argv, config_from_args)
     results = run_from_args(parser, args, config).points
     from sims.core.figures import save_figure
     from sims.core.table import save_table

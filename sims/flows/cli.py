@@ -17,7 +17,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sims.core.cli import add_run_arguments, cli_main, int_at_least, positive_float, run_from_args
+from sims.core.cli import (
+    add_run_arguments,
+    cli_main,
+    int_at_least,
+    parse_config,
+    positive_float,
+    run_from_args,
+)
 
 
 def _instance(text: str) -> tuple[str, int, int, float]:
@@ -78,11 +85,7 @@ def config_from_args(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or load) every instance, draw the figure, print and save the table."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
+    args, config = parse_config(parser, argv, config_from_args)
     results = run_from_args(parser, args, config).points
     from sims.core.figures import save_figure
     from sims.core.table import save_table
