@@ -21,6 +21,7 @@ from sims.core.cli import (
     cli_main,
     int_at_least,
     nonneg_float,
+    parse_config,
     positive_float,
     run_from_args,
 )
@@ -104,11 +105,7 @@ def configs_from_args(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or load) both sweeps, draw the figures, print and save the comparison table."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        main_cfg, scaling_cfg = configs_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
+    args, (main_cfg, scaling_cfg) = parse_config(parser, argv, configs_from_args)
     runs = run_from_args(parser, args, main_cfg).first()
     scaling = [] if scaling_cfg is None else list(
         run_from_args(parser, args, scaling_cfg).points)  # fmt: skip

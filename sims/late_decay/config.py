@@ -13,8 +13,7 @@ A grid point is one (eta, sigma) pair; all of its runs go through ONE ``diaglin.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -128,18 +127,6 @@ class DecayConfig(Experiment):
             rows += [(NO_DECAY, -1, s) for s in self.seeds]
         v, k, s = (np.array(c, dtype=np.int64) for c in zip(*rows))
         return v, k, s
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DecayConfig:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        if set(data) - names:
-            raise ValueError(f"unknown decay config fields: {sorted(set(data) - names)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def point_spec(self, point: DecayPoint) -> dict:
         """Everything that determines the point's numbers (what its cache key hashes)."""

@@ -32,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from diaglin._names import NET_MODELS
-from sims.core.cli import add_run_arguments, cli_main, int_at_least, positive_float, run_from_args
+from sims.core.cli import (
+    add_run_arguments,
+    cli_main,
+    int_at_least,
+    parse_config,
+    positive_float,
+    run_from_args,
+)
 from sims.phase_diagram.options import add_sweep_arguments, config_from_args
 
 #: default values of the mapped axis for ``--map``.
@@ -168,27 +175,30 @@ def draw_ablation(sweep, config, out_dir: Path, stem: str) -> list[Path]:
     return written
 
 
+def sweep_config_from_args(args: argparse.Namespace):
+    """The config of the sweep the options describe: the phase diagram's, an ablation's or a
+    phase map's (ValueError if bad)."""
+    if args.ablate:
+        ablation_defaults(args)
+    config = config_from_args(args)
+    if args.ablate:
+        from sims.phase_diagram.ablation import AblationConfig
+
+        config = AblationConfig.of(config)
+    if args.map is not None:
+        values = tuple(args.map_values or MAP_DEFAULTS[args.map])
+        axis_field = {"alpha": "alphas", "eps": "epsilons"}[args.map]
+        config = replace(config, **{axis_field: values}, n_etas=args.map_etas)
+        if getattr(config, "decay_tail", None) is not None:
+            raise ValueError("--decay-tail: draws its own figure, not a --map")
+    return config
+
+
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (cached), draw the figure(s), print where they went."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.ablate:
-            ablation_defaults(args)
-        config = config_from_args(args)
-        if args.ablate:
-            from sims.phase_diagram.ablation import AblationConfig
-
-            config = AblationConfig.of(config)
-        if args.map is not None:
-            values = tuple(args.map_values or MAP_DEFAULTS[args.map])
-            axis_field = {"alpha": "alphas", "eps": "epsilons"}[args.map]
-            config = replace(config, **{axis_field: values}, n_etas=args.map_etas)
-        if args.map is not None and getattr(config, "decay_tail", None) is not None:
-            raise ValueError("--decay-tail: draws its own figure, not a --map")
-    except ValueError as exc:
-        parser.error(str(exc))
+    args, config = parse_config(parser, argv, sweep_config_from_args)
     sweep = run_from_args(parser, args, config)
     from sims.core.figures import save_figure
     from sims.phase_diagram.compare import predictions_for

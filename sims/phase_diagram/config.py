@@ -8,8 +8,7 @@ default: the grid then brackets the transition whatever alpha, eps, d or n are).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -179,22 +178,6 @@ class SweepConfig(EtaGrid, Experiment):
     def model_options(self) -> dict:
         """Keyword arguments for ``diaglin.get_model``."""
         return dict(self.model_kwargs)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SweepConfig:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown sweep config fields: {sorted(unknown)}")
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        if "model_kwargs" in kw:
-            kw["model_kwargs"] = tuple(tuple(p) for p in kw["model_kwargs"])
-        return cls(**kw)
 
     def point_spec(self, point: GridPoint) -> dict:
         """The full description of one grid point's computation (what its cache key hashes):

@@ -11,8 +11,7 @@ GD for every eta of the point in ONE batched ``diaglin.run_gd`` call, each run u
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
@@ -156,18 +155,6 @@ class NetSweepConfig(EtaGrid, Experiment):
         """The grid points, in the order of ``AXES`` (alpha slowest, n fastest)."""
         combos = product(*(getattr(self, axis) for axis, _ in AXES))
         return tuple(NetPoint(i, *c) for i, c in enumerate(combos))
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> NetSweepConfig:
-        """Inverse of :meth:`to_dict`."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown network sweep config fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def point_spec(self, point: NetPoint) -> dict:
         """Every field, with the grid axes replaced by this point's values."""
