@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -66,3 +69,37 @@ def check_theta(theta, n_params: int, n_runs: int | None = None) -> np.ndarray:
     if n_runs is not None and th.ndim == 2 and th.shape[0] != n_runs:
         raise ValueError(f"{name} has {th.shape[0]} rows but etas has {n_runs} runs")
     return th
+
+
+def check_choice(name: str, value, choices: Collection):
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+class BatchRun(NamedTuple):
+    """The checked arguments of a batch of runs, one per step size (``run_gd``, ``eos_flow``)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    etas: np.ndarray
+    theta0: np.ndarray
+    eps: float
+    diverge_factor: float
+    max_steps: int
+    record_every: int
+
+
+def check_batch_run(model, X, y, etas, theta0, *, eps, diverge_factor, max_steps,
+                    record_every) -> BatchRun:  # fmt: skip
+    """Data, step sizes (B,), starts ((P,) or (B, P), P = model.n_params(d)) and the stopping
+    and recording options shared by every batched runner."""
+    X, y = check_data(X, y)
+    etas = check_etas(etas)
+    theta0 = check_theta(theta0, model.n_params(X.shape[1]), n_runs=etas.size)
+    return BatchRun(
+        X, y, etas, theta0, check_positive("eps", eps),
+        check_positive("diverge_factor", diverge_factor), check_int("max_steps", max_steps, 0),
+        check_int("record_every", record_every, 0),
+    )  # fmt: skip

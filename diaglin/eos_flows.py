@@ -106,28 +106,23 @@ def eos_flow(
     (default ``max_steps``). ``threshold``: the central flow treats an
     eigenvalue as critical when η λ exceeds it (in (0, 2)). Diagonal models only.
     """
-    if flow not in FLOWS:
-        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
+    V.check_choice("flow", flow, FLOWS)
     model = get_model(model)
     if not isinstance(model, DiagonalModel):
         raise ValueError(f"model: the EoS flows take a diagonal model, got {model!r}")
-    X, y = V.check_data(X, y)
-    etas = V.check_etas(etas)
+    X, y, etas, theta0, eps, diverge_factor, max_steps, record_every = V.check_batch_run(
+        model, X, y, etas, theta0, eps=eps, diverge_factor=diverge_factor, max_steps=max_steps,
+        record_every=record_every,
+    )  # fmt: skip
     B, d = etas.size, X.shape[1]
-    theta0 = V.check_theta(theta0, model.n_params(d), n_runs=B)
-    eps = V.check_positive("eps", eps)
-    diverge_factor = V.check_positive("diverge_factor", diverge_factor)
-    max_steps = V.check_int("max_steps", max_steps, 0)
     substeps = V.check_int("substeps", substeps, 1)
-    record_every = V.check_int("record_every", record_every, 0)
     record_until = (
         max_steps if record_until is None else V.check_int("record_until", record_until, 0)
     )
     threshold = V.check_positive("threshold", threshold)
     if threshold >= 2.0:
         raise ValueError(f"threshold must be in (0, 2), got {threshold}")
-    if stats not in STATS:
-        raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+    V.check_choice("stats", stats, STATS)
 
     rows = np.ascontiguousarray(np.broadcast_to(theta0, (B, theta0.shape[-1])), dtype=float)
     K = model.n_blocks

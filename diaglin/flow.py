@@ -224,8 +224,7 @@ def dual_applies(model, theta0: np.ndarray, d: int) -> bool:
 
 
 def _choose_method(method: str, model, th0: np.ndarray, d: int) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method: must be one of {METHODS}, got {method!r}")
+    V.check_choice("method", method, METHODS)
     if method == "dop853":
         return method
     if dual_applies(model, th0, d):

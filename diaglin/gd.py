@@ -71,21 +71,15 @@ def run_gd(
     ``diaglin.driver.BatchTooLarge`` (a ValueError) before any work (``driver.run_batch``).
     """
     model = get_model(model)
-    X, y = V.check_data(X, y)
-    etas = V.check_etas(etas)
-    B, d = etas.size, X.shape[1]
-    theta0 = V.check_theta(theta0, model.n_params(d), n_runs=B)
-    eps = V.check_positive("eps", eps)
-    diverge_factor = V.check_positive("diverge_factor", diverge_factor)
-    max_steps = V.check_int("max_steps", max_steps, 0)
-    record_every = V.check_int("record_every", record_every, 0)
+    X, y, etas, theta0, eps, diverge_factor, max_steps, record_every = V.check_batch_run(
+        model, X, y, etas, theta0, eps=eps, diverge_factor=diverge_factor, max_steps=max_steps,
+        record_every=record_every,
+    )  # fmt: skip
+    d = X.shape[1]
     average_last = V.check_int("average_last", average_last, 0)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if path not in ("auto", "tile", "blas"):
-        raise ValueError(f"path must be 'auto', 'tile' or 'blas', got {path!r}")
-    if stats not in STATS:
-        raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+    V.check_choice("backend", backend, BACKENDS)
+    V.check_choice("path", path, ("auto", "tile", "blas"))
+    V.check_choice("stats", stats, STATS)
     network = isinstance(model, Network)
     if network:
         model.targets(y)  # labels in range for a classifier: checked before any work

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from diaglin import _validate as V
 from diaglin.models import DiagonalModel
 from diaglin.spectrum import SharpnessResult, sharpness
 from diaglin.status import Status
@@ -46,8 +47,7 @@ class IterateStats:
         likewise: β(θ) (B, d) of the rows (the GPU backend computes it on the device), and
         ``hessian``: the Hessian's sharpness, λ_max and trace at the rows (the trace only for
         stats="norms"), as ``sharpness(..., bottom=False)`` gives them."""
-        if stats not in STATS:
-            raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+        V.check_choice("stats", stats, STATS)
         nan = np.full(theta.shape[0], np.nan)
         if beta is None:
             beta = model.beta(theta)

@@ -99,6 +99,8 @@ def run_sgd(
     scheds = scheds * B if len(scheds) == 1 else scheds
     seeds = np.broadcast_to(seeds, (B,)).astype(np.int64)
     max_steps = V.check_int("max_steps", max_steps, 0)
+    record_every = V.check_int("record_every", record_every, 0)
+    average_last = V.check_int("average_last", average_last, 0)
     network = isinstance(model, Network)
     T = model.targets(y) if network else y[:, None]  # (n, C): C noisy targets a row
     C = T.shape[1]
@@ -106,16 +108,14 @@ def run_sgd(
     max_batch = _DRAWS_PER_STEP // (1 + C)
     if batch_size > min(n, max_batch):
         raise ValueError(f"batch_size must be <= n = {n} (and <= {max_batch}), got {batch_size}")
-    if label_noise not in NOISES:
-        raise ValueError(f"label_noise must be one of {tuple(NOISES)}, got {label_noise!r}")
+    V.check_choice("label_noise", label_noise, NOISES)
     if network and record_grads:
         raise ValueError("record_grads records gradients in β space: diagonal models only")
     noisy = any(sc.max_noise > 0 for sc in scheds)
     if network and noisy and model.criterion != "mse":
         raise ValueError("label noise (a schedule with noise > 0) needs a network with "
                          f"criterion='mse', got {model.criterion!r}")  # fmt: skip
-    if stats not in STATS:
-        raise ValueError(f"stats must be one of {STATS}, got {stats!r}")
+    V.check_choice("stats", stats, STATS)
     diverge_factor = V.check_positive("diverge_factor", diverge_factor)
     # per run: the loss of a zero output plus that of its own largest label noise (not the
     # batch's: a run's result must not depend on the other runs)
@@ -134,7 +134,7 @@ def run_sgd(
     sgd = (stack_tables(scheds), rng.keys(seeds), batch_size, NOISES[label_noise])
     return run_batch(
         model, X, y, theta0, etas=etas, eps=0.0, max_steps=max_steps,
-        diverge_factor=diverge_factor, record_every=V.check_int("record_every", record_every, 0),
-        record_grads=record_grads, average_last=V.check_int("average_last", average_last, 0),
+        diverge_factor=diverge_factor, record_every=record_every,
+        record_grads=record_grads, average_last=average_last,
         path="auto", stats=stats, progress=progress, config=config, loss_floor=floor, sgd=sgd,
     )  # fmt: skip

@@ -2,7 +2,7 @@
 phase maps over (eta, alpha) or (eta, eps). Uses matplotlib's object API (no pyplot state).
 
 Every legend lists only what is visible: a theory level or a group of points outside an axis's
-range is named in an "off-scale" note on the panel instead.
+range is named in an "off-scale" note heading the panel's legend instead.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def _visible(ax, artist) -> tuple[bool, str]:
 
 def legend_of_visible(ax, **kw) -> list[str]:
     """Draw the legend of the artists that show inside the axes' current limits; name the
-    others in a small "off-scale" note in the panel. Returns the off-scale labels."""
+    others in a small "off-scale" note, the legend's title. Returns the off-scale labels."""
     ax.get_xlim(), ax.get_ylim()  # settle autoscaling before testing positions
     hidden = []
     for artist in [*ax.get_lines(), *ax.collections]:
@@ -190,11 +190,12 @@ def legend_of_visible(ax, **kw) -> list[str]:
             artist.set_label(f"_{label}")
             if side != "empty":  # an artist with no data just has no legend entry
                 hidden.append(f"{label.splitlines()[0]} ({side})")
-    ax.legend(**kw)
+    if hidden:  # the note heads the legend, so the two never overlap
+        kw = {"title": "off-scale: " + "; ".join(hidden), "title_fontsize": 6.5,
+              "alignment": "left", **kw}  # fmt: skip
+    legend = ax.legend(**kw)
     if hidden:
-        ax.text(0.01, 0.955, "off-scale: " + "; ".join(hidden), transform=ax.transAxes,
-                fontsize=6.5, va="top", color="0.3", zorder=6,
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.8", alpha=0.85))  # fmt: skip
+        legend.get_title().set_color("0.3")
     return hidden
 
 
