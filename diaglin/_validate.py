@@ -45,9 +45,19 @@ def check_positive(name: str, value: float) -> float:
     return v
 
 
+def is_integer(value) -> bool:
+    """Whether ``value`` is an integral number (an int, or a float equal to one; not a bool)."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return int(value) == value
+    except (TypeError, ValueError, OverflowError):  # None, a string, NaN, inf
+        return False
+
+
 def check_int(name: str, value, minimum: int) -> int:
     """An integer >= minimum."""
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

@@ -131,6 +131,18 @@ def runs_per_block(n_runs: int, n: int, d: int, n_blocks: int, **sizes) -> int:
     return lo
 
 
+def require_memory(need: int, what: str) -> None:
+    """``BatchTooLarge`` (before any work) when ``need`` bytes exceed MEMORY_SHARE of the
+    available memory (nothing when that is unknown)."""
+    have = available_memory()
+    if have is not None and need > MEMORY_SHARE * have:
+        raise BatchTooLarge(
+            f"{what} need an estimated {need / 2**30:.1f} GiB of memory, but only "
+            f"{have / 2**30:.1f} GiB is available: run fewer runs per call, record less "
+            "(record_every, record_until) or use a machine with more memory"
+        )
+
+
 def result_bytes(
     n_runs: int,
     d: int,

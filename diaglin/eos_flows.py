@@ -43,6 +43,7 @@ available, and a model guessed from an abstract would not be the paper's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,10 @@ import numpy as np
 from diaglin import _validate as V
 from diaglin._threads import blas_threads
 from diaglin._version import __version__
+from diaglin.chunks import in_chunks
+from diaglin.driver import memory_bytes, require_memory
 from diaglin.kernels import eos_flows as kern
+from diaglin.kernels.stop import RUNNING
 from diaglin.models import DiagonalModel, get_model
 from diaglin.results import STATS, GDResult, IterateStats, Trajectory
 
@@ -68,12 +72,15 @@ class EoSFlowResult(GDResult):
     tr Σ (for the rod Σ = δδᵀ: ‖δ‖²), the mean squared distance of GD's iterates from the
     centre; ``trajectory_gd_loss`` (B, T): the loss of GD the flow models (the central flow's
     time average L(θ) + tr Σ / η, the mean (L₊ + L₋)/2 of the rod's ends' losses), the quantity
-    its stopping rule tests."""
+    its stopping rule tests. ``unsolved`` (B,): the central flow's substeps whose
+    complementarity problem for Σ was not solved to tolerance (the velocity there is not
+    exact; 0 in a sound run, always 0 for the rod)."""
 
     flow: str = "central"
     oscillation: np.ndarray | None = None
     trajectory_oscillation: np.ndarray | None = None
     trajectory_gd_loss: np.ndarray | None = None
+    unsolved: np.ndarray | None = None
 
 
 def eos_flow(
@@ -92,6 +99,7 @@ def eos_flow(
     record_until: int | None = None,
     diverge_factor: float = 1e8,
     stats: str = "all",
+    progress: Callable[[int], None] | None = None,
 ) -> EoSFlowResult:
     """Integrate the flow ``flow`` ("central" or "rod", see the module docstring) for every
     step size of ``etas`` (B,) from ``theta0`` ((P,) shared or (B, P)), in one parallel kernel.
@@ -100,11 +108,15 @@ def eos_flow(
     L(θ) + tr Σ / η, the rod's (L₊ + L₋)/2) falls below ``eps`` (CONVERGED, ``steps`` = that
     time), becomes non-finite or exceeds
     ``diverge_factor`` · max(L(θ0), eps) (DIVERGED), or at time ``max_steps`` (MAX_STEPS) —
-    GD's stopping rule (``run_gd``), so that the two compare run for run. ``substeps``: steps
+    GD's stopping rule (``run_gd``), so that the two compare run for run (a run that diverges
+    to a non-finite state reports its last finite one). ``substeps``: steps
     of the integrator per unit of time (≥ 1). ``record_every`` > 0: keep the centre (and the
     oscillation and modelled GD loss) at times 0, record_every, … up to ``record_until``
     (default ``max_steps``). ``threshold``: the central flow treats an
     eigenvalue as critical when η λ exceeds it (in (0, 2)). Diagonal models only.
+    ``progress``: called with the time reached now and then (every ~0.25 s); the runs advance
+    in short kernel calls, so KeyboardInterrupt takes effect within about a second. A batch
+    whose recording would not fit in memory raises ``diaglin.driver.BatchTooLarge`` first.
     """
     V.check_choice("flow", flow, FLOWS)
     model = get_model(model)
@@ -125,21 +137,37 @@ def eos_flow(
     V.check_choice("stats", stats, STATS)
 
     rows = np.ascontiguousarray(np.broadcast_to(theta0, (B, theta0.shape[-1])), dtype=float)
-    K = model.n_blocks
-    theta = rows.reshape(B, K, d).copy()
-    loss_cap = diverge_factor * np.maximum(np.atleast_1d(model.loss(rows, X, y)), eps)
+    K, n = model.n_blocks, X.shape[0]
+    P = K * d
     T = min(max_steps, record_until) // record_every + 1 if record_every else 0
+    rod = flow == "rod"
+    require_memory(
+        memory_bytes(B, n, d, K, max_steps=min(max_steps, record_until),
+                     record_every=record_every) + (8 * B * P * P if rod else 0),
+        f"{B} runs of the {flow} flow",
+    )  # fmt: skip
+    theta = rows.reshape(B, K, d).copy()
+    state = theta.copy()
+    Sigma = np.zeros((B, P, P) if rod else (B, 1, 1))
+    carry = np.zeros(B)
+    loss_cap = diverge_factor * np.maximum(np.atleast_1d(model.loss(rows, X, y)), eps)
     rec = np.full((B, T, K, d), np.nan)
     rec_osc = np.full((B, T), np.nan)
     rec_loss = np.full((B, T), np.nan)
-    status = np.empty(B, np.int8)
-    steps = np.empty(B, np.int64)
-    osc = np.empty(B)
+    status = np.full(B, RUNNING, np.int8)
+    steps = np.zeros(B, np.int64)
+    osc = np.zeros(B)
+    unsolved = np.zeros(B, np.int64)
     kernel = kern.flow_kernel(_KERNEL_FLOW[flow])
+    A = X.T @ X / n
+
+    def advance(step0: int, step_end: int) -> None:
+        kernel(model.kind, model.depth, X, y, A, etas, theta, state, Sigma, carry, step0,
+               step_end, max_steps, substeps, eps, loss_cap, threshold, record_every, rec,
+               rec_osc, rec_loss, status, steps, osc, unsolved)  # fmt: skip
+
     with blas_threads(1):  # LAPACK inside the parallel loop (03_performance.md, lesson 4)
-        kernel(model.kind, model.depth, X, y, X.T @ X / X.shape[0], etas, theta, substeps,
-               max_steps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
-               steps, osc)  # fmt: skip
+        in_chunks(advance, max_steps, status, B * substeps * (P**3 + 4 * n * P), progress)
 
     final = IterateStats.at(model, theta.reshape(B, K * d), X, y, stats)
     trajectory = None
@@ -150,13 +178,13 @@ def eos_flow(
         flow=flow, model=model.name, depth=model.depth, n=X.shape[0], d=d, eps=eps,
         max_steps=max_steps, substeps=substeps, threshold=threshold,
         diverge_factor=diverge_factor, record_every=record_every, record_until=record_until,
-        version=__version__,
+        stats=stats, version=__version__,
     )  # fmt: skip
     return EoSFlowResult(
         etas=etas, steps=steps, status=status, final=final, trajectory=trajectory,
         config=config, flow=flow, oscillation=osc,
         trajectory_oscillation=rec_osc if record_every else None,
-        trajectory_gd_loss=rec_loss if record_every else None,
+        trajectory_gd_loss=rec_loss if record_every else None, unsolved=unsolved,
     )  # fmt: skip
 
 

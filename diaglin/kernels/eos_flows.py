@@ -20,6 +20,7 @@ import numba as nb
 import numpy as np
 
 from diaglin.kernels.specialise import specialised
+from diaglin.kernels.stop import DIVERGED, RUNNING, stop_status
 from diaglin.models._numerics import (
     gbeta_at,
     grad_run,
@@ -32,11 +33,6 @@ from diaglin.models._ops import dbeta_jt
 
 CENTRAL = 0
 ROD = 1
-
-#: run outcomes (the values of ``diaglin.Status``)
-CONVERGED = 0
-DIVERGED = 1
-MAX_STEPS = 2
 
 #: projected-gradient iterations of the semidefinite complementarity problem (≥ 2 critical
 #: eigenvalues) and their stopping tolerance (relative change of M)
@@ -82,17 +78,23 @@ def _sdcp(A0, Q):
     """M = argmin_{M ⪰ 0} ½⟨M, Q[M]⟩ + ⟨A0, M⟩ (Q a positive semidefinite operator on
     symmetric k×k matrices): the solution of the complementarity problem M ⪰ 0,
     A0 + Q[M] ⪰ 0, ⟨M, A0 + Q[M]⟩ = 0. k = 1 in closed form, else accelerated projected
-    gradient (step 1/‖Q‖_F)."""
+    gradient (step 1/‖Q‖_F). Returns (M, solved): ``solved`` is False where the iteration
+    stopped at SDCP_ITERATIONS without meeting SDCP_TOL (e.g. an unbounded problem, Q singular
+    in a direction where A0 pulls) or the data are not finite (M is then NaN)."""
     k = A0.shape[0]
+    if not (np.all(np.isfinite(A0)) and np.all(np.isfinite(Q))):
+        return np.full_like(A0, np.nan), False
     if k == 1:
         q = Q[0, 0, 0, 0]
         M = np.zeros((1, 1))
-        if A0[0, 0] < 0.0 and q > 0.0:
+        if A0[0, 0] < 0.0:
+            if q <= 0.0:
+                return M, False
             M[0, 0] = -A0[0, 0] / q
-        return M
+        return M, True
     lip = np.sqrt(np.sum(Q * Q))
     if lip == 0.0:
-        return np.zeros_like(A0)
+        return np.zeros_like(A0), bool(np.all(np.linalg.eigvalsh(A0) >= 0.0))
     M = np.zeros_like(A0)
     Z = M.copy()
     step = 1.0
@@ -103,17 +105,24 @@ def _sdcp(A0, Q):
         Z = new + ((step - 1.0) / nxt) * (new - M)
         M = new
         step = nxt
+        if not np.isfinite(change):
+            return M, False
         if change <= SDCP_TOL * (1.0 + np.max(np.abs(M))):
-            break
-    return M
+            return M, True
+    return M, False
 
 
 @nb.njit(**_JIT)
 def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
-    """One Euler substep of the central flow in place on ``w`` (K, d, 1); returns tr Σ."""
+    """One Euler substep of the central flow in place on ``w`` (K, d, 1); returns (tr Σ,
+    whether the complementarity problem was solved). A non-finite Hessian (the flow has
+    diverged) leaves w NaN."""
     K, d = w.shape[0], w.shape[1]
     P = K * d
     hessian_run(kind, depth, w, 0, X, y, A, H)
+    if not np.all(np.isfinite(H)):
+        w[:] = np.nan
+        return np.nan, True
     gbeta_at(kind, depth, w, 0, X, y, g)
     for k in range(K):
         for j in range(d):
@@ -123,7 +132,8 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
     # edge (its linearised 2 − η λ(θ + dt θ') < 0 without Σ): a fast-rising eigenvalue is held
     # from the substep it would cross, not one later
     cand = 0
-    while cand < P and eta * lam[P - 1 - cand] > LOOKAHEAD:
+    cut = min(threshold, LOOKAHEAD)
+    while cand < P and eta * lam[P - 1 - cand] > cut:
         cand += 1
     pick = np.empty(cand, np.int64)
     nc = 0
@@ -143,6 +153,7 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
             nc += 1
     vel = -eta * grad
     trace = 0.0
+    solved = True
     if nc > 0:
         vecs = np.empty((nc, K, d))
         for a in range(nc):
@@ -165,7 +176,7 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
                 for e in range(nc):
                     for f in range(nc):
                         Q[a, b, e, f] = 0.5 * c * np.sum(G[a, b] * G[e, f])
-        M = _sdcp(A0, Q)
+        M, solved = _sdcp(A0, Q)
         for a in range(nc):
             trace += M[a, a]
             for b in range(nc):
@@ -173,13 +184,16 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
     for k in range(K):
         for j in range(d):
             w[k, j, 0] += dt * vel[k, j]
-    return trace
+    return trace, solved
 
 
 @nb.njit(**_JIT)
 def _rod_vector(Sigma, K, d):
-    """δ with δδᵀ the best rank-one approximation of Σ (P × P): √μ₁ e₁, shaped (K, d, 1)."""
+    """δ with δδᵀ the best rank-one approximation of Σ (P × P): √μ₁ e₁, shaped (K, d, 1)
+    (NaN where Σ is not finite: the flow has diverged)."""
     P = K * d
+    if not np.all(np.isfinite(Sigma)):
+        return np.full((K, d, 1), np.nan)
     mu, E = np.linalg.eigh(Sigma)
     scale = np.sqrt(max(mu[P - 1], 0.0))
     delta = np.empty((K, d, 1))
@@ -222,7 +236,7 @@ def _rod_rhs(kind, depth, X, y, eta, w, Sigma, dw, dSigma):
 
 @nb.njit(**_JIT)
 def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma):
-    """One Runge–Kutta (order 4) substep of the rod flow in place; returns tr Σ."""
+    """One Runge–Kutta (order 4) substep of the rod flow in place on (w, Sigma)."""
     k1w, k2w, k3w, k4w = (np.empty_like(w), np.empty_like(w), np.empty_like(w),
                           np.empty_like(w))  # fmt: skip
     k1s, k2s, k3s, k4s = (np.empty_like(Sigma), np.empty_like(Sigma), np.empty_like(Sigma),
@@ -233,88 +247,98 @@ def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma):
     _rod_rhs(kind, depth, X, y, eta, w + dt * k3w, Sigma + dt * k3s, k4w, k4s)
     w += (dt / 6.0) * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
     Sigma += (dt / 6.0) * (k1s + 2.0 * k2s + 2.0 * k3s + k4s)
-    return np.trace(Sigma)
 
 
 @nb.njit(**_JIT)
-def _rod_loss(kind, depth, X, y, w, Sigma, r):
-    """The mean loss of the rod's ends, (L(θ̄ + δ) + L(θ̄ − δ)) / 2."""
+def _rod_state(kind, depth, X, y, w, Sigma, r):
+    """(the mean loss of the rod's ends (L(θ̄ + δ) + L(θ̄ − δ)) / 2, its extent ‖δ‖²)."""
     delta = _rod_vector(Sigma, w.shape[0], w.shape[1])
-    return 0.5 * (residual_run(kind, depth, w + delta, 0, X, y, r)
+    loss = 0.5 * (residual_run(kind, depth, w + delta, 0, X, y, r)
                   + residual_run(kind, depth, w - delta, 0, X, y, r))  # fmt: skip
+    return loss, np.sum(delta * delta)
 
 
-def _run(kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
-         record_every, rec, rec_osc, rec_loss, status, steps, osc, b):  # fmt: skip
-    """Run b of the batch of flow ``FLOW`` (a constant of the namespace, see ``flow_kernel``;
-    whole arrays and the run's index, so that the parallel loop's body is one call): integrate
-    from theta[b] (K, d), leave the final centre there, record it every ``record_every`` steps
-    into rec[b] (T, K, d), tr Σ into rec_osc[b] and the modelled GD loss (below) into
-    rec_loss[b] (T,); status[b], steps[b], osc[b] (final
-    tr Σ). The stopping rule is GD's (``run_gd``) on the loss the flow models for GD: the
-    central flow's time average L(θ) + tr Σ / η, the mean of the rod's ends' losses."""
+def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
+         substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
+         steps, osc, unsolved, b):  # fmt: skip
+    """Advance run b of the batch of flow ``FLOW`` (a constant of the namespace, see
+    ``flow_kernel``; whole arrays and the run's index, so that the parallel loop's body is one
+    call) from time step0 to step_end (exclusive), unless it has stopped (status[b] not
+    RUNNING).
+
+    The run's state at time step0 is state[b] (K, d) (the centre), Sigma[b] (the rod's extent,
+    P × P) and carry[b] (the central flow's tr Σ of its last substep); at step0 = 0 the rod
+    starts through θ0 and θ1 = θ0 − η∇L(θ0). At each time the modelled GD loss (the central
+    flow's time average L(θ) + tr Σ / η, the mean of the rod's ends' losses) is tested by GD's
+    stopping rule (``stop_status``); theta[b], osc[b] (tr Σ; the rod's ‖δ‖²) and steps[b] keep
+    the last state that passed it, so a run that diverges to a non-finite state reports the
+    previous, finite one (as ``run_gd``). Every ``record_every`` steps the centre, tr Σ and
+    the modelled loss go to rec[b] (T, K, d), rec_osc[b], rec_loss[b] (T,); unsolved[b] counts
+    the substeps whose complementarity problem was not solved (``_sdcp``)."""
+    if status[b] != RUNNING:
+        return
     K, d = theta.shape[1], theta.shape[2]
-    n = X.shape[0]
+    P = K * d
     eta = etas[b]
     w = np.empty((K, d, 1))
-    w[:, :, 0] = theta[b]
-    Sigma = np.zeros((K * d, K * d))
-    H = np.empty((K * d, K * d))
+    w[:, :, 0] = state[b]
+    S = Sigma[b]
+    H = np.empty((P, P))
     grad = np.empty((K, d))
     g = np.empty(d)
-    r = np.empty(n)
-    tr = 0.0
-    if FLOW == ROD:  # noqa: F821 -- the rod through θ0 and θ1 = θ0 − η∇L(θ0): δ = −(η/2)∇L
+    r = np.empty(X.shape[0])
+    if FLOW == ROD and step0 == 0:  # noqa: F821
         grad_run(kind, depth, w, 0, X, y, grad)
+        gf = grad.reshape(P)
         for k in range(K):
             for j in range(d):
                 w[k, j, 0] -= 0.5 * eta * grad[k, j]
-        gf = grad.reshape(K * d)
-        for p in range(K * d):
-            for q in range(K * d):
-                Sigma[p, q] = 0.25 * eta * eta * gf[p] * gf[q]
-        tr = np.trace(Sigma)
+        for p in range(P):
+            for q in range(P):
+                S[p, q] = 0.25 * eta * eta * gf[p] * gf[q]
     dt = 1.0 / substeps
-    status[b] = MAX_STEPS
-    steps[b] = max_steps
     T = rec.shape[1]
-    for step in range(max_steps + 1):
+    for step in range(step0, step_end):
         if FLOW == CENTRAL:  # noqa: F821
+            tr = carry[b]
             loss = residual_run(kind, depth, w, 0, X, y, r) + tr / eta
         else:
-            loss = _rod_loss(kind, depth, X, y, w, Sigma, r)
+            loss, tr = _rod_state(kind, depth, X, y, w, S, r)
         if record_every > 0 and step % record_every == 0 and step // record_every < T:
             rec[b, step // record_every] = w[:, :, 0]
             rec_osc[b, step // record_every] = tr
             rec_loss[b, step // record_every] = loss
-        if not np.isfinite(loss) or loss > loss_cap[b]:
-            status[b] = DIVERGED
-            steps[b] = step
-            break
-        if loss < eps:
-            status[b] = CONVERGED
-            steps[b] = step
-            break
-        if step == max_steps:
-            break
+        st = stop_status(loss, eps, loss_cap[b], step, max_steps)
+        if st == DIVERGED and step > 0 and not np.isfinite(loss):
+            status[b] = st  # theta[b], osc[b], steps[b]: the previous time's state
+            return
+        theta[b] = w[:, :, 0]
+        osc[b] = tr
+        steps[b] = step
+        if st != RUNNING:
+            status[b] = st
+            return
         for _ in range(substeps):
             if FLOW == CENTRAL:  # noqa: F821
-                tr = _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g)
+                carry[b], solved = _central_substep(kind, depth, X, y, A, eta, dt, threshold,
+                                                    w, H, grad, g)  # fmt: skip
+                if not solved:
+                    unsolved[b] += 1
             else:
-                tr = _rod_substep(kind, depth, X, y, eta, dt, w, Sigma)
-    theta[b] = w[:, :, 0]
-    osc[b] = tr
+                _rod_substep(kind, depth, X, y, eta, dt, w, S)
+    state[b] = w[:, :, 0]
 
 
-def _batch(kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
-           record_every, rec, rec_osc, rec_loss, status, steps, osc):  # fmt: skip
-    """Every run b of ``theta`` (B, K, d; overwritten by the final centres) at step size
-    etas[b] (A = XᵀX/n); outcomes into status, steps, osc (B,) (``_run``, a constant of the
-    namespace)."""
+def _batch(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
+           substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
+           steps, osc, unsolved):  # fmt: skip
+    """Advance every run b of the batch (step size etas[b], A = XᵀX/n) from time step0 to
+    step_end (``_run``, a constant of the namespace, on the arrays of the whole batch)."""
     for b in nb.prange(etas.size):
         run(  # noqa: F821 (a global of the kernel's namespace)
-            kind, depth, X, y, A, etas, theta, substeps, max_steps, eps, loss_cap, threshold,
-            record_every, rec, rec_osc, rec_loss, status, steps, osc, np.int64(b),
+            kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
+            substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
+            steps, osc, unsolved, np.int64(b),
         )  # fmt: skip
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diaglin._validate import is_integer
+
 
 def positive_tuple(name: str, values, kind=float) -> tuple:
     """``values`` (a number or a sequence) as a non-empty tuple of ``kind``, each finite and > 0;
@@ -22,6 +24,6 @@ def positive_tuple(name: str, values, kind=float) -> tuple:
 
 def nonneg_int(name: str, value) -> int:
     """``value`` as an int, which must be an integer >= 0 (not a bool)."""
-    if isinstance(value, bool) or int(value) != value or value < 0:
+    if not is_integer(value) or value < 0:
         raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
     return int(value)

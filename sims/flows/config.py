@@ -41,11 +41,12 @@ def instance(value) -> tuple[str, int, int, float]:
     """(model, n, d, alpha) checked: a known model, n ≥ 1, d ≥ 1, finite alpha > 0."""
     try:
         model, n, d, alpha = value
-        n, d, alpha = int(n), int(d), float(alpha)
+        alpha = float(alpha)
     except (TypeError, ValueError):
         raise ValueError(f"instances: expected (model, n, d, alpha), got {value!r}") from None
     if model not in MODEL_NAMES:
         raise ValueError(f"instances: model must be one of {MODEL_NAMES}, got {model!r}")
+    n, d = nonneg_int("instances: n", n), nonneg_int("instances: d", d)
     if n < 1 or d < 1:
         raise ValueError(f"instances: n and d must be >= 1, got n={n}, d={d}")
     if not (np.isfinite(alpha) and alpha > 0):

@@ -68,7 +68,8 @@ class FlowsResult:
     (B, d): ``slice_entropy`` (the GF-entropy point of the slice S = 2/η, this project's
     conjecture for GD's endpoint), ``slice_lo`` / ``slice_hi`` (its min- and max-ℓ1 points);
     NaN where theory has no prediction (an instance other than the one-point w⊙w DLN, or a step
-    size whose slice is empty or whose GF limit is stable)."""
+    size whose slice is empty or whose GF limit is stable). ``central_unsolved`` (B,): the
+    central flow's substeps whose complementarity problem was not solved (``eos_flow``)."""
 
     point: FlowsPoint
     etas: np.ndarray
@@ -81,6 +82,7 @@ class FlowsResult:
     slice_entropy: np.ndarray
     slice_lo: np.ndarray
     slice_hi: np.ndarray
+    central_unsolved: np.ndarray
 
     @property
     def has_slice(self) -> bool:
@@ -155,10 +157,15 @@ def compute_flows(config: FlowsConfig, point: FlowsPoint, *,
     nan = np.full((etas.size, T), np.nan)
     paths = {"gd": Path(loss=gd.trajectory.loss[:, :T],
                         sharpness=gd.trajectory.sharpness[:, :T], oscillation=nan)}  # fmt: skip
+    runs = {}
     for flow in FLOWS:
         say(f"{flow} flow ({point.label})")
-        res = eos_flow(flow, model, X, y, etas, theta0, substeps=config.substeps,
-                       threshold=config.threshold, record_until=PATH_STEPS, **rule)  # fmt: skip
+        runs[flow] = res = eos_flow(
+            flow, model, X, y, etas, theta0, substeps=config.substeps,
+            threshold=config.threshold, record_until=PATH_STEPS,
+            progress=lambda k, flow=flow: say(f"{flow} flow, time {k:,} ({point.label})"),
+            **rule,
+        )  # fmt: skip
         ends[flow] = _endpoint(res.status, res.steps, res.final, ds.beta_star)
         paths[flow] = Path(loss=res.trajectory_gd_loss, sharpness=res.trajectory.sharpness,
                            oscillation=res.trajectory_oscillation)  # fmt: skip
@@ -170,7 +177,7 @@ def compute_flows(config: FlowsConfig, point: FlowsPoint, *,
         point=point, etas=etas, eta_c=float(gf.eta_c), s_gf=float(gf.s_gf),
         beta_star=ds.beta_star, ends=ends, paths=paths,
         path_times=np.arange(T) * config.record_every, slice_entropy=ent, slice_lo=lo,
-        slice_hi=hi,
+        slice_hi=hi, central_unsolved=runs["central"].unsolved,
     )  # fmt: skip
 
 
@@ -263,6 +270,10 @@ def flows_checks(results, *, tol: float = 3e-3) -> ComparisonTable:
         rows.append(check_row(name, "central flow: max S·eta/2 along its paths", peak, 1.0,
                               tol, passed=bool(peak <= 1 + tol), criterion=f"<= {1 + tol:g}",
                               note=f"{int(inside.sum())} runs start inside the edge"))  # fmt: skip
+        unsolved = int(r.central_unsolved.sum())
+        rows.append(check_row(name, "central flow: substeps with Sigma's problem unsolved",
+                              unsolved, 0.0, 0.0, passed=unsolved == 0,
+                              criterion="== 0"))  # fmt: skip
         reg = regime(r)
         if r.has_slice:
             sel = (reg == "eos") & np.isfinite(r.slice_entropy).all(axis=1)

@@ -29,6 +29,10 @@ TH = np.full(3, 0.1)
         (dict(backend="gpu"), "backend"),
         (dict(path="fast"), "path"),
         (dict(average_last=1.5), "average_last"),
+        (dict(max_steps=float("inf")), "max_steps"),
+        (dict(max_steps=float("nan")), "max_steps"),
+        (dict(record_every=None), "record_every"),
+        (dict(max_steps="10"), "max_steps"),
     ],
 )
 def test_run_gd_rejects_bad_input(kwargs, match):

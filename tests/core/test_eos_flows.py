@@ -141,3 +141,82 @@ def test_networks_are_refused():
     net = Network(in_shape=(1, 1, 3), hidden=(4,), n_out=1)
     with pytest.raises(ValueError, match="diagonal model"):
         eos_flow("rod", net, np.ones((2, 3)), np.ones(2), [0.1], np.zeros(5))
+
+
+@pytest.mark.parametrize("flow,etas", [("central", [1000.0, 2000.0]), ("rod", [3.0, 10.0])])
+def test_divergence_is_a_recorded_outcome_reporting_the_last_finite_state(flow, etas):
+    """Far above the edge both flows blow up inside a GD step (their eigendecompositions then
+    see inf): the run ends DIVERGED, as GD's does, and reports its last finite centre. (The
+    central flow, held at the edge, diverges only where its Euler substep overshoots.)"""
+    ds = dl.data.one_point(3)
+    m = dl.get_model("ww")
+    th0 = np.full(3, 0.5)
+    etas = np.array(etas)
+    r = eos_flow(flow, m, ds.X, ds.y, etas, th0, max_steps=200, diverge_factor=1e300)
+    gd = dl.run_gd(m, ds.X, ds.y, etas, th0, max_steps=200, diverge_factor=1e300)
+    assert (r.status == dl.Status.DIVERGED).all() and (gd.status == dl.Status.DIVERGED).all()
+    assert np.isfinite(r.theta).all() and np.isfinite(r.loss).all()
+    assert np.isfinite(r.oscillation).all() and (r.steps < 200).all()
+
+
+@pytest.mark.parametrize("flow", ["central", "rod"])
+def test_runs_cut_into_one_step_kernel_calls_are_bitwise_the_same(flow, monkeypatch):
+    """The runs advance in short kernel calls (Ctrl-C acts between them); the state carried
+    from call to call (centre, the rod's extent, the central flow's last tr Σ) is the whole
+    state: one step per call gives bitwise the same runs, paths and progress up to the end."""
+    m, ds, th0, gf = _one_point()
+    etas = gf.eta_c * np.array([0.6, 1.3, 1.6])
+    kw = dict(eps=1e-10, max_steps=400, record_every=3)
+    whole = eos_flow(flow, m, ds.X, ds.y, etas, th0, **kw)
+    monkeypatch.setattr(dl.chunks, "_FIRST_CHUNK_WORK", 1)
+    monkeypatch.setattr(dl.chunks, "CHUNK_SECONDS", 1e-12)
+    seen = []
+    cut = eos_flow(flow, m, ds.X, ds.y, etas, th0, progress=seen.append, **kw)
+    assert seen[:3] == [1, 2, 3] and seen == sorted(seen)
+    assert seen[-1] == min(cut.steps.max() + 1, kw["max_steps"])
+    for name in ("theta", "steps", "status", "oscillation", "trajectory_oscillation",
+                 "trajectory_gd_loss"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name), err_msg=name)
+    assert (whole.unsolved == 0).all()
+
+
+def test_a_recording_too_large_for_memory_is_refused_before_any_work(monkeypatch):
+    from diaglin import driver
+
+    monkeypatch.setattr(driver, "available_memory", lambda: 10**6)
+    ds = dl.data.one_point(3)
+    with pytest.raises(driver.BatchTooLarge, match="rod flow"):
+        eos_flow("rod", "ww", ds.X, ds.y, np.full(50, 0.1), np.ones(3), max_steps=10**6,
+                 record_every=1)  # fmt: skip
+
+
+def _sdcp_instance(k, rank, seed):
+    """A0 (k×k, symmetric, indefinite) and Q = ½ GᵀG over symmetric k×k matrices from
+    ``rank`` vectors: Q[a,b,e,f] = ½ Σ_p G[a,b,p] G[e,f,p] as the central flow builds it."""
+    rng = np.random.default_rng(seed)
+    G = rng.normal(size=(k, k, rank))
+    G = 0.5 * (G + G.transpose(1, 0, 2))
+    A0 = rng.normal(size=(k, k))
+    return 0.5 * (A0 + A0.T) - 0.5 * np.eye(k), 0.5 * np.einsum("abp,efp->abef", G, G)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_complementarity_solver_meets_its_conditions_or_says_it_did_not(seed):
+    """``_sdcp``: where Q is positive definite on symmetric matrices the solution satisfies
+    M ⪰ 0, S = A0 + Q[M] ⪰ 0, ⟨M, S⟩ = 0 (checked with eigh); where Q is singular and A0 pulls
+    along its kernel (no solution) it reports unsolved instead of returning a wrong M."""
+    from diaglin.kernels.eos_flows import _sdcp
+
+    A0, Q = _sdcp_instance(2, rank=6, seed=seed)
+    M, solved = _sdcp(A0, Q)
+    S = A0 + np.einsum("abef,ef->ab", Q, M)
+    assert solved
+    scale = 1 + np.abs(M).max() * np.abs(Q).max()
+    assert np.linalg.eigvalsh(M).min() >= -1e-9 * scale
+    assert np.linalg.eigvalsh(S).min() >= -1e-7 * scale
+    assert abs(np.sum(M * S)) <= 1e-7 * scale
+    # Q = ½ g⊗g with g = diag(1, −1): Q[M] = 0 for M = t·I ⪰ 0, along which A0 = −I lowers
+    # ½⟨M, Q[M]⟩ + ⟨A0, M⟩ without bound: no solution
+    g = np.diag([1.0, -1.0])
+    M, solved = _sdcp(-np.eye(2), 0.5 * np.einsum("ab,ef->abef", g, g))
+    assert not solved

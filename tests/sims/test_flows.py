@@ -79,3 +79,7 @@ def test_config_round_trips_and_keys_on_the_instance():
     assert "instances" not in spec and "sparsity" not in spec  # n = 1 draws no sparse data
     with pytest.raises(ValueError, match="threshold"):
         FlowsConfig(threshold=2.0)
+    with pytest.raises(ValueError, match="instances: n"):  # not truncated to another instance
+        FlowsConfig(instances=(("ww", 1.7, 5, 0.01),))
+    with pytest.raises(ValueError, match="max_steps"):
+        FlowsConfig(max_steps=float("inf"))
