@@ -102,7 +102,8 @@ def eos_flow(
     progress: Callable[[int], None] | None = None,
 ) -> EoSFlowResult:
     """Integrate the flow ``flow`` ("central" or "rod", see the module docstring) for every
-    step size of ``etas`` (B,) from ``theta0`` ((P,) shared or (B, P)), in one parallel kernel.
+    step size of ``etas`` (B,) from ``theta0`` ((P,) shared or (B, P)): one parallel kernel,
+    ``prange`` over the runs.
 
     Time is in GD steps; each run stops when the GD loss it models (the central flow's
     L(θ) + tr Σ / η, the rod's (L₊ + L₋)/2) falls below ``eps`` (CONVERGED, ``steps`` = that
@@ -149,6 +150,7 @@ def eos_flow(
     theta = rows.reshape(B, K, d).copy()
     state = theta.copy()
     Sigma = np.zeros((B, P, P) if rod else (B, 1, 1))
+    direction = np.zeros((B, P) if rod else (B, 1))
     carry = np.zeros(B)
     loss_cap = diverge_factor * np.maximum(np.atleast_1d(model.loss(rows, X, y)), eps)
     rec = np.full((B, T, K, d), np.nan)
@@ -162,9 +164,9 @@ def eos_flow(
     A = X.T @ X / n
 
     def advance(step0: int, step_end: int) -> None:
-        kernel(model.kind, model.depth, X, y, A, etas, theta, state, Sigma, carry, step0,
-               step_end, max_steps, substeps, eps, loss_cap, threshold, record_every, rec,
-               rec_osc, rec_loss, status, steps, osc, unsolved)  # fmt: skip
+        kernel(model.kind, model.depth, X, y, A, etas, theta, state, Sigma, direction, carry,
+               step0, step_end, max_steps, substeps, eps, loss_cap, threshold, record_every,
+               rec, rec_osc, rec_loss, status, steps, osc, unsolved)  # fmt: skip
 
     with blas_threads(1):  # LAPACK inside the parallel loop (03_performance.md, lesson 4)
         in_chunks(advance, max_steps, status, B * substeps * (P**3 + 4 * n * P), progress)
@@ -175,7 +177,7 @@ def eos_flow(
         stats_t = IterateStats.of_rows(model, rec.reshape(B, T, K * d), X, y, stats)
         trajectory = Trajectory(steps=np.arange(T) * record_every, stats=stats_t)
     config = dict(
-        flow=flow, model=model.name, depth=model.depth, n=X.shape[0], d=d, eps=eps,
+        flow=flow, model=model.name, depth=model.depth, n=n, d=d, eps=eps,
         max_steps=max_steps, substeps=substeps, threshold=threshold,
         diverge_factor=diverge_factor, record_every=record_every, record_until=record_until,
         stats=stats, version=__version__,

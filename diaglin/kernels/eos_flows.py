@@ -40,6 +40,10 @@ SDCP_ITERATIONS = 5000
 #: eigenvalues with η λ above this are checked for crossing the edge within a substep
 LOOKAHEAD = 1.5
 SDCP_TOL = 1e-13
+#: power iterations for the rod's top eigenpair before falling back to eigh, and their
+#: tolerance (relative residual of the eigenpair)
+ROD_ITERATIONS = 30
+ROD_TOL = 1e-14
 
 _JIT = dict(cache=True)
 
@@ -113,10 +117,31 @@ def _sdcp(A0, Q):
 
 
 @nb.njit(**_JIT)
-def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
+def _all_below(H, c, L):
+    """Whether every eigenvalue of the symmetric H is below c: whether the Cholesky
+    factorisation c I − H = L Lᵀ (into L's lower triangle) exists — P³/6 operations, against
+    eigh's ~9 P³ (and its allocations)."""
+    P = H.shape[0]
+    for j in range(P):
+        s = c - H[j, j]
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not s > 0.0:
+            return False
+        L[j, j] = np.sqrt(s)
+        for i in range(j + 1, P):
+            t = -H[i, j]
+            for k in range(j):
+                t -= L[i, k] * L[j, k]
+            L[i, j] = t / L[j, j]
+    return True
+
+
+@nb.njit(**_JIT)
+def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, L, grad, g):
     """One Euler substep of the central flow in place on ``w`` (K, d, 1); returns (tr Σ,
-    whether the complementarity problem was solved). A non-finite Hessian (the flow has
-    diverged) leaves w NaN."""
+    whether the complementarity problem was solved). H, L: P × P work. A non-finite Hessian
+    (the flow has diverged) leaves w NaN."""
     K, d = w.shape[0], w.shape[1]
     P = K * d
     hessian_run(kind, depth, w, 0, X, y, A, H)
@@ -127,12 +152,18 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
     for k in range(K):
         for j in range(d):
             grad[k, j] = dbeta_jt(kind, depth, w, k, j, 0) * g[j]
-    lam, V = np.linalg.eigh(H)
     # critical: η λ > threshold, or η λ > LOOKAHEAD and the substep would carry it past the
     # edge (its linearised 2 − η λ(θ + dt θ') < 0 without Σ): a fast-rising eigenvalue is held
-    # from the substep it would cross, not one later
-    cand = 0
+    # from the substep it would cross, not one later. No eigenvalue above the cut (away from
+    # the edge, most substeps): a gradient-flow substep, no eigendecomposition.
     cut = min(threshold, LOOKAHEAD)
+    if _all_below(H, cut / eta, L):
+        for k in range(K):
+            for j in range(d):
+                w[k, j, 0] += dt * (-eta * grad[k, j])
+        return 0.0, True
+    lam, V = np.linalg.eigh(H)
+    cand = 0
     while cand < P and eta * lam[P - 1 - cand] > cut:
         cand += 1
     pick = np.empty(cand, np.int64)
@@ -188,27 +219,59 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, grad, g):
 
 
 @nb.njit(**_JIT)
-def _rod_vector(Sigma, K, d):
+def _rod_vector(Sigma, K, d, u):
     """δ with δδᵀ the best rank-one approximation of Σ (P × P): √μ₁ e₁, shaped (K, d, 1)
-    (NaN where Σ is not finite: the flow has diverged)."""
+    (NaN where Σ is not finite: the flow has diverged). e₁ by power iteration from ``u`` (P,),
+    the last call's e₁, overwritten by this one's: Σ stays close to rank one, so a few products
+    reach ‖Σe − μe‖ ≤ ROD_TOL·|μ|; where they do not (two near-equal top eigenvalues), eigh."""
     P = K * d
-    if not np.all(np.isfinite(Sigma)):
-        return np.full((K, d, 1), np.nan)
-    mu, E = np.linalg.eigh(Sigma)
-    scale = np.sqrt(max(mu[P - 1], 0.0))
     delta = np.empty((K, d, 1))
+    if not np.all(np.isfinite(Sigma)):
+        delta[:] = np.nan
+        return delta
+    mu = 0.0
+    done = False
+    v = np.empty(P)
+    for _ in range(ROD_ITERATIONS):
+        norm = 0.0
+        for p in range(P):
+            s = 0.0
+            for q in range(P):
+                s += Sigma[p, q] * u[q]
+            v[p] = s
+            norm += s * s
+        if norm == 0.0:  # Σ = 0 along u (a collapsed rod: Σ = 0)
+            break
+        mu = 0.0
+        res = 0.0
+        for p in range(P):
+            mu += u[p] * v[p]
+        for p in range(P):
+            res += (v[p] - mu * u[p]) ** 2
+        norm = np.sqrt(norm)
+        for p in range(P):
+            u[p] = v[p] / norm
+        if res <= (ROD_TOL * mu) ** 2:
+            done = True
+            break
+    if not done and np.any(Sigma != 0.0):
+        lam, E = np.linalg.eigh(Sigma)
+        mu = lam[P - 1]
+        u[:] = E[:, P - 1]
+    scale = np.sqrt(max(mu, 0.0))
     for k in range(K):
         for j in range(d):
-            delta[k, j, 0] = scale * E[k * d + j, P - 1]
+            delta[k, j, 0] = scale * u[k * d + j]
     return delta
 
 
 @nb.njit(**_JIT)
-def _rod_rhs(kind, depth, X, y, eta, w, Sigma, dw, dSigma):
-    """(dθ̄/dt, dΣ/dt) of the rod flow at (θ̄, Σ) = (w (K, d, 1), Sigma (P, P))."""
+def _rod_rhs(kind, depth, X, y, eta, w, Sigma, u, dw, dSigma):
+    """(dθ̄/dt, dΣ/dt) of the rod flow at (θ̄, Σ) = (w (K, d, 1), Sigma (P, P)); u: the
+    direction of δ (``_rod_vector``)."""
     K, d = w.shape[0], w.shape[1]
     P = K * d
-    delta = _rod_vector(Sigma, K, d)
+    delta = _rod_vector(Sigma, K, d, u)
     plus = w + delta
     minus = w - delta
     gp = np.empty((K, d))
@@ -235,40 +298,41 @@ def _rod_rhs(kind, depth, X, y, eta, w, Sigma, dw, dSigma):
 
 
 @nb.njit(**_JIT)
-def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma):
+def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma, u):
     """One Runge–Kutta (order 4) substep of the rod flow in place on (w, Sigma)."""
     k1w, k2w, k3w, k4w = (np.empty_like(w), np.empty_like(w), np.empty_like(w),
                           np.empty_like(w))  # fmt: skip
     k1s, k2s, k3s, k4s = (np.empty_like(Sigma), np.empty_like(Sigma), np.empty_like(Sigma),
                           np.empty_like(Sigma))  # fmt: skip
-    _rod_rhs(kind, depth, X, y, eta, w, Sigma, k1w, k1s)
-    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k1w, Sigma + 0.5 * dt * k1s, k2w, k2s)
-    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k2w, Sigma + 0.5 * dt * k2s, k3w, k3s)
-    _rod_rhs(kind, depth, X, y, eta, w + dt * k3w, Sigma + dt * k3s, k4w, k4s)
+    _rod_rhs(kind, depth, X, y, eta, w, Sigma, u, k1w, k1s)
+    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k1w, Sigma + 0.5 * dt * k1s, u, k2w, k2s)
+    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k2w, Sigma + 0.5 * dt * k2s, u, k3w, k3s)
+    _rod_rhs(kind, depth, X, y, eta, w + dt * k3w, Sigma + dt * k3s, u, k4w, k4s)
     w += (dt / 6.0) * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
     Sigma += (dt / 6.0) * (k1s + 2.0 * k2s + 2.0 * k3s + k4s)
 
 
 @nb.njit(**_JIT)
-def _rod_state(kind, depth, X, y, w, Sigma, r):
+def _rod_state(kind, depth, X, y, w, Sigma, u, r):
     """(the mean loss of the rod's ends (L(θ̄ + δ) + L(θ̄ − δ)) / 2, its extent ‖δ‖²)."""
-    delta = _rod_vector(Sigma, w.shape[0], w.shape[1])
+    delta = _rod_vector(Sigma, w.shape[0], w.shape[1], u)
     loss = 0.5 * (residual_run(kind, depth, w + delta, 0, X, y, r)
                   + residual_run(kind, depth, w - delta, 0, X, y, r))  # fmt: skip
     return loss, np.sum(delta * delta)
 
 
-def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
-         substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
-         steps, osc, unsolved, b):  # fmt: skip
+def _run(kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step0, step_end,
+         max_steps, substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss,
+         status, steps, osc, unsolved, b):  # fmt: skip
     """Advance run b of the batch of flow ``FLOW`` (a constant of the namespace, see
     ``flow_kernel``; whole arrays and the run's index, so that the parallel loop's body is one
     call) from time step0 to step_end (exclusive), unless it has stopped (status[b] not
     RUNNING).
 
     The run's state at time step0 is state[b] (K, d) (the centre), Sigma[b] (the rod's extent,
-    P × P) and carry[b] (the central flow's tr Σ of its last substep); at step0 = 0 the rod
-    starts through θ0 and θ1 = θ0 − η∇L(θ0). At each time the modelled GD loss (the central
+    P × P) and direction[b] (P,; its top eigenvector, ``_rod_vector``), carry[b] (the central
+    flow's tr Σ of its last substep); at step0 = 0 the rod starts through θ0 and
+    θ1 = θ0 − η∇L(θ0). At each time the modelled GD loss (the central
     flow's time average L(θ) + tr Σ / η, the mean of the rod's ends' losses) is tested by GD's
     stopping rule (``stop_status``); theta[b], osc[b] (tr Σ; the rod's ‖δ‖²) and steps[b] keep
     the last state that passed it, so a run that diverges to a non-finite state reports the
@@ -283,7 +347,9 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end
     w = np.empty((K, d, 1))
     w[:, :, 0] = state[b]
     S = Sigma[b]
+    U = direction[b]
     H = np.empty((P, P))
+    L = np.empty((P, P))
     grad = np.empty((K, d))
     g = np.empty(d)
     r = np.empty(X.shape[0])
@@ -296,6 +362,9 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end
         for p in range(P):
             for q in range(P):
                 S[p, q] = 0.25 * eta * eta * gf[p] * gf[q]
+        norm = np.sqrt(np.sum(gf * gf))
+        for p in range(P):
+            U[p] = gf[p] / norm if norm > 0.0 else 1.0 / np.sqrt(P)
     dt = 1.0 / substeps
     T = rec.shape[1]
     for step in range(step0, step_end):
@@ -303,7 +372,7 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end
             tr = carry[b]
             loss = residual_run(kind, depth, w, 0, X, y, r) + tr / eta
         else:
-            loss, tr = _rod_state(kind, depth, X, y, w, S, r)
+            loss, tr = _rod_state(kind, depth, X, y, w, S, U, r)
         if record_every > 0 and step % record_every == 0 and step // record_every < T:
             rec[b, step // record_every] = w[:, :, 0]
             rec_osc[b, step // record_every] = tr
@@ -321,24 +390,24 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end
         for _ in range(substeps):
             if FLOW == CENTRAL:  # noqa: F821
                 carry[b], solved = _central_substep(kind, depth, X, y, A, eta, dt, threshold,
-                                                    w, H, grad, g)  # fmt: skip
+                                                    w, H, L, grad, g)  # fmt: skip
                 if not solved:
                     unsolved[b] += 1
             else:
-                _rod_substep(kind, depth, X, y, eta, dt, w, S)
+                _rod_substep(kind, depth, X, y, eta, dt, w, S, U)
     state[b] = w[:, :, 0]
 
 
-def _batch(kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
-           substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
-           steps, osc, unsolved):  # fmt: skip
+def _batch(kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step0, step_end,
+           max_steps, substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss,
+           status, steps, osc, unsolved):  # fmt: skip
     """Advance every run b of the batch (step size etas[b], A = XᵀX/n) from time step0 to
     step_end (``_run``, a constant of the namespace, on the arrays of the whole batch)."""
     for b in nb.prange(etas.size):
         run(  # noqa: F821 (a global of the kernel's namespace)
-            kind, depth, X, y, A, etas, theta, state, Sigma, carry, step0, step_end, max_steps,
-            substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss, status,
-            steps, osc, unsolved, np.int64(b),
+            kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step0, step_end,
+            max_steps, substeps, eps, loss_cap, threshold, record_every, rec, rec_osc, rec_loss,
+            status, steps, osc, unsolved, np.int64(b),
         )  # fmt: skip
 
 

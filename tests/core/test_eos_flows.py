@@ -220,3 +220,29 @@ def test_complementarity_solver_meets_its_conditions_or_says_it_did_not(seed):
     g = np.diag([1.0, -1.0])
     M, solved = _sdcp(-np.eye(2), 0.5 * np.einsum("ab,ef->abef", g, g))
     assert not solved
+
+
+@pytest.mark.parametrize("second", [0.0, 1e-3, 0.3, 1.0])
+def test_rod_extent_is_the_top_eigenpair_of_sigma(second):
+    """``_rod_vector``: δ = √μ₁ e₁ of Σ (sign aside) as dense ``eigh`` gives it, by power
+    iteration from the last direction, or eigh where that converges slowly — also where the two
+    top eigenvalues are equal (any unit vector of the top eigenspace is then a best rank-one
+    approximation, so only δ's length and Rayleigh quotient are checked)."""
+    from diaglin.kernels.eos_flows import _rod_vector
+
+    rng = np.random.default_rng(3)
+    K, d = 2, 4
+    P = K * d
+    E = np.linalg.qr(rng.normal(size=(P, P)))[0]
+    mu = np.array([2.0, 2.0 * second, *rng.uniform(0, 1e-3, P - 2)])
+    Sigma = (E * mu) @ E.T
+    u = rng.normal(size=P)
+    u /= np.linalg.norm(u)
+    delta = _rod_vector(Sigma, K, d, u).reshape(P)
+    lam, V = np.linalg.eigh(Sigma)
+    np.testing.assert_allclose(delta @ delta, lam[-1], rtol=1e-12)
+    np.testing.assert_allclose(delta @ Sigma @ delta, lam[-1] ** 2, rtol=1e-12)
+    if second < 1.0:
+        np.testing.assert_allclose(np.abs(delta), np.sqrt(lam[-1]) * np.abs(V[:, -1]),
+                                   atol=1e-10)  # fmt: skip
+    np.testing.assert_allclose(np.abs(u), np.abs(delta) / np.sqrt(lam[-1]), atol=1e-12)
