@@ -25,8 +25,18 @@ def problem(n: int, d: int, seed: int = 0):
     return X, X @ beta_star
 
 
-def base_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
-    """The options every benchmark script shares (plus the hidden ``--worker``)."""
+def base_parser(
+    doc: str,
+    repeats: int,
+    *,
+    jax: bool = False,
+    cores: bool = False,
+    compile_time: bool = False,
+    worker_args: str | int = "+",
+) -> argparse.ArgumentParser:
+    """The options every benchmark script shares, the hidden ``--worker`` (``worker_args``: its
+    nargs) and, where the script offers them, ``--jax-python`` (``jax``), ``--cores``
+    (``cores``) and ``--skip-compile`` (``compile_time``)."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--quick", action="store_true", help="2 repeats, smaller time budget")
@@ -35,6 +45,16 @@ def base_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
         "--blas-threads", type=int, default=1,
         help="OPENBLAS_NUM_THREADS for every worker (default 1, see README; 0: library default)",
     )  # fmt: skip
+    if jax:
+        ap.add_argument("--jax-python", default=sys.executable,
+                        help="interpreter for the JAX worker (default: this one)")  # fmt: skip
+    if cores:
+        ap.add_argument("--cores", type=int, default=None,
+                        help="pin every engine to cores 0..N-1")  # fmt: skip
+    if compile_time:
+        ap.add_argument("--skip-compile", action="store_true",
+                        help="leave out the first-call (compile) timing")  # fmt: skip
+    ap.add_argument("--worker", nargs=worker_args, help=argparse.SUPPRESS)
     return ap
 
 

@@ -57,7 +57,6 @@ Part 2 times the first call of each flow kernel in a fresh process with an empty
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -289,12 +288,7 @@ def compare(dg: dict, jx: dict | None, B: int, T: int, lookahead: float, where: 
 
 
 def main() -> None:
-    ap = base_parser(__doc__, repeats=3)
-    ap.add_argument("--skip-compile", action="store_true")
-    ap.add_argument("--cores", type=int, default=None, help="pin every engine to cores 0..N-1")
-    ap.add_argument("--jax-python", default=sys.executable,
-                    help="interpreter for the JAX worker (default: this one)")  # fmt: skip
-    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    ap = base_parser(__doc__, repeats=3, jax=True, cores=True, compile_time=True)
     a = ap.parse_args()
     if a.worker:
         if a.worker[0] == "compile":
@@ -337,15 +331,16 @@ def main() -> None:
         print(
             "| (n, d) | B | flow | diaglin eos_flow | JAX jit+vmap | diaglin/JAX "
             "| diaglin 1st call (cache load) | diaglin call at T = 0 | JAX compile "
-            "| rel. diff centre / tr Σ | max η λ₂ (JAX) | repeats diaglin/JAX |"
+            "| rel. diff centre / osc | max η λ₂ (JAX) | repeats diaglin/JAX |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print(
             f"\n1-minute load average after each row: {min(loads):.1f}–{max(loads):.1f}. "
             "diaglin: the whole eos_flow call (stats='none'); JAX: the compiled program "
-            "(lower().compile() excluded: the compile column). Centres and tr Σ asserted to "
-            f"agree within {RTOL:g}; η λ₂ ≤ LOOKAHEAD asserted (at most one critical eigenvalue)."
+            "(lower().compile() excluded: the compile column). Centres and oscillations "
+            f"asserted to agree within {RTOL:g}; η λ₂ ≤ LOOKAHEAD asserted (at most one critical "
+            "eigenvalue)."
         )
 
         if not a.skip_compile:

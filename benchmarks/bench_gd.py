@@ -23,7 +23,6 @@ cache it left behind.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -174,12 +173,7 @@ def compile_worker():
 
 
 def main():
-    ap = base_parser(__doc__, repeats=5)
-    ap.add_argument("--skip-compile", action="store_true")
-    ap.add_argument("--cores", type=int, default=None, help="pin every engine to cores 0..N-1")
-    ap.add_argument("--jax-python", default=sys.executable,
-                    help="interpreter for the JAX worker (default: this one)")  # fmt: skip
-    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    ap = base_parser(__doc__, repeats=5, jax=True, cores=True, compile_time=True)
     a = ap.parse_args()
     if a.worker:
         if a.worker[0] == "compile":

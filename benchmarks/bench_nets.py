@@ -47,7 +47,6 @@ for the data, in this interpreter or else in ``--jax-python``.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -288,14 +287,7 @@ def rel_diff(what: str, a, b, scale=None) -> float:
 
 
 def main() -> None:
-    ap = base_parser(__doc__, repeats=3)
-    ap.add_argument("--cores", type=int, default=None, help="pin every engine to cores 0..N-1")
-    ap.add_argument(
-        "--jax-python",
-        default=sys.executable,
-        help="interpreter for the JAX worker (default: this one)",
-    )
-    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    ap = base_parser(__doc__, repeats=3, jax=True, cores=True)
     a = ap.parse_args()
     if a.worker:
         if a.worker[0] == "data":

@@ -32,7 +32,6 @@ the cache it left behind.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -183,11 +182,7 @@ def compile_worker(data):
 
 
 def main():
-    ap = base_parser(__doc__, repeats=3)
-    ap.add_argument("--jax-python", default=sys.executable,
-                    help="interpreter for the JAX worker (default: this one)")  # fmt: skip
-    ap.add_argument("--skip-compile", action="store_true")
-    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    ap = base_parser(__doc__, repeats=3, jax=True, compile_time=True)
     a = ap.parse_args()
     if a.worker:
         if a.worker[0] == "compile":

@@ -12,7 +12,6 @@ The sweep over P justifies ``diaglin.spectrum.DENSE_MAX_P`` (the dense/Lanczos s
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -81,8 +80,7 @@ def worker(engine: str, repeats: int, budget: float):
 
 
 def main():
-    ap = base_parser(__doc__, repeats=3)
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap = base_parser(__doc__, repeats=3, worker_args=3)
     a = ap.parse_args()
     if a.worker:
         return worker(a.worker[0], int(a.worker[1]), float(a.worker[2]))
