@@ -61,6 +61,16 @@ def test_quick_mode_says_so_in_its_index(tmp_path):
     assert index.startswith("Quick mode") and fig.command_for(quick=True) in index
 
 
+def test_the_index_tells_a_missed_check_on_a_quick_grid_from_a_failed_one():
+    from paper_figs.__main__ import index_markdown
+
+    fig = paper_figs.FIGURES[0]
+    quick = index_markdown([(fig, 1, 3.0, [])], quick=True)
+    full = index_markdown([(fig, 1, 3.0, [])], quick=False)
+    assert "missed its tolerance on the quick grid" in quick and "a check failed" not in quick
+    assert "exit 1 (a check failed" in full
+
+
 def test_thumbnails_are_the_figures_scaled_down(tmp_path):
     """A drawn figure's thumbnail has the asked width, the same aspect ratio, and the same
     picture: its mean colour within 2 % of the original's."""
