@@ -223,7 +223,10 @@ def _rod_vector(Sigma, K, d, u):
     """δ with δδᵀ the best rank-one approximation of Σ (P × P): √μ₁ e₁, shaped (K, d, 1)
     (NaN where Σ is not finite: the flow has diverged). e₁ by power iteration from ``u`` (P,),
     the last call's e₁, overwritten by this one's: Σ stays close to rank one, so a few products
-    reach ‖Σe − μe‖ ≤ ROD_TOL·|μ|; where they do not (two near-equal top eigenvalues), eigh."""
+    reach ‖Σe − μe‖ ≤ ROD_TOL·|μ|. The eigenpair found is certified the top one when
+    μ ≥ tr Σ − μ (Σ ⪰ 0: every other eigenvalue is at most the rest of the trace); where the
+    iteration does not converge (two near-equal top eigenvalues) or the certificate fails (a
+    start u orthogonal to e₁ converges to another eigenvector), eigh decides."""
     P = K * d
     delta = np.empty((K, d, 1))
     if not np.all(np.isfinite(Sigma)):
@@ -254,6 +257,8 @@ def _rod_vector(Sigma, K, d, u):
         if res <= (ROD_TOL * mu) ** 2:
             done = True
             break
+    if done and mu < np.trace(Sigma) - mu:
+        done = False
     if not done and np.any(Sigma != 0.0):
         lam, E = np.linalg.eigh(Sigma)
         mu = lam[P - 1]

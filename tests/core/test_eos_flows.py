@@ -246,3 +246,8 @@ def test_rod_extent_is_the_top_eigenpair_of_sigma(second):
         np.testing.assert_allclose(np.abs(delta), np.sqrt(lam[-1]) * np.abs(V[:, -1]),
                                    atol=1e-10)  # fmt: skip
     np.testing.assert_allclose(np.abs(u), np.abs(delta) / np.sqrt(lam[-1]), atol=1e-12)
+    # a start exactly on another eigenvector is a fixed point of the power iteration: the trace
+    # certificate rejects it and eigh finds the top eigenpair
+    u = E[:, 1].copy()
+    delta = _rod_vector(Sigma, K, d, u).reshape(P)
+    np.testing.assert_allclose(delta @ delta, lam[-1], rtol=1e-12)
