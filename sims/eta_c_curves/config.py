@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int
+from sims.core.validate import nonneg_int, positive_float
 
 #: models whose gradient flow ``gradient_flow_batch`` integrates (the dual form).
 CURVE_MODELS = ("ww", "uv", "pm")
@@ -74,10 +74,7 @@ class CurveConfig(Experiment):
             raise ValueError(f"models: one or more of {CURVE_MODELS}, got {list(models)}")
         put("models", tuple(dict.fromkeys(models)))
         for name in ("alpha", "eps"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
+            put(name, positive_float(name, getattr(self, name)))
         put("alpha_range", _range("alpha_range", self.alpha_range))
         put("eps_range", _range("eps_range", self.eps_range))
         for name in ("d", "n_values", "data_seed"):

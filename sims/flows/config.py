@@ -14,7 +14,7 @@ import numpy as np
 
 from diaglin._names import MODEL_NAMES
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int
+from sims.core.validate import nonneg_int, positive_float
 
 #: models whose β is ≥ 0 (their sparse-regression data are drawn nonnegative)
 NONNEG_MODELS = ("ww", "power")
@@ -92,10 +92,7 @@ class FlowsConfig(Experiment):
             raise ValueError("instances: need at least one (model, n, d, alpha)")
         put("instances", tuple(instance(v) for v in self.instances))
         for name in ("eps", "eta_min", "eta_max", "diverge_factor"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
+            put(name, positive_float(name, getattr(self, name)))
         if not self.eta_min < self.eta_max:
             raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
         threshold = float(self.threshold)

@@ -19,6 +19,7 @@ import numpy as np
 
 from diaglin import MODEL_NAMES
 from sims.core.experiment import Experiment
+from sims.core.validate import positive_float
 
 #: run variants (stored per run as int codes)
 LATE, NO_NOISE, NO_DECAY = 0, 1, 2
@@ -92,10 +93,7 @@ class DecayConfig(Experiment):
         if self.batch_size > self.n:
             raise ValueError(f"batch_size: must be <= n = {self.n}, got {self.batch_size}")
         for name in ("alpha", "factor"):
-            v = float(getattr(self, name))
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {v!r}")
-            put(name, v)
+            put(name, positive_float(name, getattr(self, name)))
         v = float(self.sigma_after)
         if not (np.isfinite(v) and v >= 0):
             raise ValueError(f"sigma_after: must be finite and >= 0, got {v!r}")

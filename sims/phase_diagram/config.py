@@ -14,7 +14,7 @@ import numpy as np
 
 from diaglin._names import BACKENDS, DEPTH_MODELS, MODEL_NAMES
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int, positive_tuple
+from sims.core.validate import nonneg_int, positive_float, positive_tuple
 
 ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
@@ -31,10 +31,7 @@ class EtaGrid:
             raise ValueError(f"n_etas: need at least one step size, got {n_etas!r}")
         put("n_etas", int(n_etas))
         for name in ("eta_min", "eta_max"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
+            put(name, positive_float(name, getattr(self, name)))
         if not self.eta_min < self.eta_max and self.n_etas > 1:
             raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
         if self.eta_grid not in ETA_GRIDS:
@@ -149,10 +146,7 @@ class SweepConfig(EtaGrid, Experiment):
             raise ValueError(f"max_steps: must be >= 1, got {self.max_steps}")
         if any(self.sparsity > d for d in self.dims) and any(n > 1 for n in self.n_samples):
             raise ValueError(f"sparsity: must be <= d, got {self.sparsity} with d={self.dims}")
-        value = float(self.diverge_factor)
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"diverge_factor: must be finite and > 0, got {value!r}")
-        put("diverge_factor", value)
+        put("diverge_factor", positive_float("diverge_factor", self.diverge_factor))
         self._check_eta_grid(put)
         ref = float(self.reference_eta)
         if not (np.isfinite(ref) and ref >= 0):

@@ -19,7 +19,7 @@ import numpy as np
 from diaglin._names import NET_ACTIVATIONS, NET_DATASETS, NET_LOSSES, NET_MODELS, NET_PARAMS
 from diaglin.data import DIGITS_TOTAL
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int, positive_tuple
+from sims.core.validate import nonneg_int, positive_float, positive_tuple
 from sims.phase_diagram.config import EtaGrid
 
 #: the axes of the grid, slowest first: (config field, point field).
@@ -139,10 +139,7 @@ class NetSweepConfig(EtaGrid, Experiment):
             raise ValueError(f"n: n + n_test must be <= {DIGITS_TOTAL} (the size of digits), got "
                              f"{max(self.n_samples)} + {self.n_test}")  # fmt: skip
         for name in ("diverge_factor", "gf_rtol"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
+            put(name, positive_float(name, getattr(self, name)))
         if self.backend != "cpu":
             raise ValueError(f"backend: networks run on the cpu backend, got {self.backend!r}")
         if not isinstance(self.bias, (bool, np.bool_)):

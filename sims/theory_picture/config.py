@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int
+from sims.core.validate import nonneg_int, positive_float
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,7 @@ class PictureConfig(Experiment):
         put("x2", data_point("x2", self.x2, 2))
         put("x3", data_point("x3", self.x3, 3))
         for name in ("y", "alpha", "eps", "eta_min", "eta_max", "diverge_factor"):
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
-            put(name, value)
+            put(name, positive_float(name, getattr(self, name)))
         if not self.eta_min < self.eta_max:
             raise ValueError(f"eta_min ({self.eta_min}) must be < eta_max ({self.eta_max})")
         put("n_etas", nonneg_int("n_etas", self.n_etas))
