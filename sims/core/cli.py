@@ -175,6 +175,18 @@ def run_from_args(
         parser.error(str(exc))
 
 
+def report_checks(table, written: list, out: Path, stem: str) -> int:
+    """End of a command: print the checks ``table``, save it as ``<stem>_compare`` in ``out``,
+    print every file written (``written`` and the table's); exit status 0 if every check
+    passed, else 1."""
+    from sims.core.table import save_table
+
+    print(table)
+    for path in [*written, *save_table(table, out, f"{stem}_compare")]:
+        print(f"wrote {path}")
+    return 0 if table.passed else 1
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=file or sys.stderr)
 

@@ -27,6 +27,7 @@ from sims.core.cli import (
     int_at_least,
     parse_config,
     positive_float,
+    report_checks,
     run_from_args,
 )
 from sims.eta_c_curves.config import CURVE_MODELS
@@ -123,7 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, config = parse_config(parser, argv, config_from_args)
     results = run_from_args(parser, args, config).points
     from sims.core.figures import save_figure
-    from sims.core.table import save_table
     from sims.eta_c_curves.plotting import curves_figure
     from sims.eta_c_curves.runs import theory_curve
 
@@ -131,8 +131,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = save_figure(curves_figure(results, theories, config), args.out, args.stem)
     written.append(write_curves_csv(results, theories, Path(args.out) / f"{args.stem}.csv"))
     table = curves_checks(results, theories)
-    print(table)
-    written += save_table(table, args.out, f"{args.stem}_compare")
-    for path in written:
-        print(f"wrote {path}")
-    return 0 if table.passed else 1
+    return report_checks(table, written, args.out, args.stem)

@@ -23,6 +23,7 @@ from sims.core.cli import (
     int_at_least,
     parse_config,
     positive_float,
+    report_checks,
     run_from_args,
 )
 
@@ -88,14 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, config = parse_config(parser, argv, config_from_args)
     results = run_from_args(parser, args, config).points
     from sims.core.figures import save_figure
-    from sims.core.table import save_table
     from sims.flows.plotting import flows_figure
     from sims.flows.runs import flows_checks
 
     written = save_figure(flows_figure(results), args.out, args.stem)
     table = flows_checks(results)
-    print(table)
-    written += save_table(table, args.out, f"{args.stem}_compare")
-    for path in written:
-        print(f"wrote {path}")
-    return 0 if table.passed else 1
+    return report_checks(table, written, args.out, args.stem)

@@ -23,6 +23,7 @@ from sims.core.cli import (
     nonneg_float,
     parse_config,
     positive_float,
+    report_checks,
     run_from_args,
 )
 
@@ -110,7 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     scaling = [] if scaling_cfg is None else list(
         run_from_args(parser, args, scaling_cfg).points)  # fmt: skip
     from sims.core.figures import save_figure
-    from sims.core.table import save_table
     from sims.late_decay.compare import compare_decay
     from sims.late_decay.plotting import late_decay_figure, scaling_figure
 
@@ -118,8 +118,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if scaling:
         written += save_figure(scaling_figure(scaling), args.out, "phase2_scaling")
     table = compare_decay(runs, scaling, main_cfg.model)
-    print(table)
-    written += save_table(table, args.out, f"{args.stem}_compare")
-    for path in written:
-        print(f"wrote {path}")
-    return 0 if table.passed else 1
+    return report_checks(table, written, args.out, args.stem)

@@ -27,6 +27,7 @@ from sims.core.cli import (
     int_at_least,
     parse_config,
     positive_float,
+    report_checks,
     run_from_args,
 )
 
@@ -96,15 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, config = parse_config(parser, argv, config_from_args)
     results = run_from_args(parser, args, config).points
     from sims.core.figures import save_figure
-    from sims.core.table import save_table
     from sims.theory_picture.plotting import picture_figure
     from sims.theory_picture.runs import picture_checks
 
     written = save_figure(picture_figure(results), args.out, args.stem)
     written.append(save_npz(Path(args.out) / f"{args.stem}.npz", results, config))
     table = picture_checks(results)
-    print(table)
-    written += save_table(table, args.out, f"{args.stem}_compare")
-    for path in written:
-        print(f"wrote {path}")
-    return 0 if table.passed else 1
+    return report_checks(table, written, args.out, args.stem)
