@@ -45,7 +45,12 @@ SDCP_TOL = 1e-13
 ROD_ITERATIONS = 30
 ROD_TOL = 1e-14
 
-_JIT = dict(cache=True)
+#: every function here is inlined (numba IR) into its caller, and the whole flow into the
+#: parallel loop's body of its kernel: numba compiles and emits each separately jitted function
+#: once on its own and again inside every caller that links it (three times for the body of a
+#: parallel loop), so separate helpers cost first-call compile time without run-time gain.
+#: First call (2 cores): rod 131 → 84 s, central 94 → 73 s.
+_JIT = dict(cache=True, inline="always")
 
 
 @nb.njit(**_JIT)
@@ -305,16 +310,17 @@ def _rod_rhs(kind, depth, X, y, eta, w, Sigma, u, dw, dSigma):
 @nb.njit(**_JIT)
 def _rod_substep(kind, depth, X, y, eta, dt, w, Sigma, u):
     """One Runge–Kutta (order 4) substep of the rod flow in place on (w, Sigma)."""
-    k1w, k2w, k3w, k4w = (np.empty_like(w), np.empty_like(w), np.empty_like(w),
-                          np.empty_like(w))  # fmt: skip
-    k1s, k2s, k3s, k4s = (np.empty_like(Sigma), np.empty_like(Sigma), np.empty_like(Sigma),
-                          np.empty_like(Sigma))  # fmt: skip
-    _rod_rhs(kind, depth, X, y, eta, w, Sigma, u, k1w, k1s)
-    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k1w, Sigma + 0.5 * dt * k1s, u, k2w, k2s)
-    _rod_rhs(kind, depth, X, y, eta, w + 0.5 * dt * k2w, Sigma + 0.5 * dt * k2s, u, k3w, k3s)
-    _rod_rhs(kind, depth, X, y, eta, w + dt * k3w, Sigma + dt * k3s, u, k4w, k4s)
-    w += (dt / 6.0) * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
-    Sigma += (dt / 6.0) * (k1s + 2.0 * k2s + 2.0 * k3s + k4s)
+    kw = np.empty((4,) + w.shape)
+    ks = np.empty((4,) + Sigma.shape)
+    for i in range(4):  # one call site of _rod_rhs: its code is inlined once, not four times
+        if i == 0:
+            wi, Si = w, Sigma
+        else:
+            c = dt if i == 3 else 0.5 * dt
+            wi, Si = w + c * kw[i - 1], Sigma + c * ks[i - 1]
+        _rod_rhs(kind, depth, X, y, eta, wi, Si, u, kw[i], ks[i])
+    w += (dt / 6.0) * (kw[0] + 2.0 * kw[1] + 2.0 * kw[2] + kw[3])
+    Sigma += (dt / 6.0) * (ks[0] + 2.0 * ks[1] + 2.0 * ks[2] + ks[3])
 
 
 @nb.njit(**_JIT)
@@ -427,5 +433,5 @@ def flow_kernel(flow: int):
     if flow not in _KERNELS:
         tag = FLOW_NAMES[flow]
         run = nb.njit(**_JIT)(specialised(_run, tag, FLOW=flow))
-        _KERNELS[flow] = nb.njit(parallel=True, **_JIT)(specialised(_batch, tag, run=run))
+        _KERNELS[flow] = nb.njit(parallel=True, cache=True)(specialised(_batch, tag, run=run))
     return _KERNELS[flow]
