@@ -166,16 +166,16 @@ def beta_batch(kind, depth, th, out):
 def loss_batch(kind, depth, th, X, y, out):
     """out[t] = L(theta_t)."""
     n = X.shape[0]
-    for t in nb.prange(th.shape[2]):
+    for t in nb.prange(th.shape[2]):  # t: unsigned; np.int64(t): the callees' one signature
         r = np.empty(n)
-        out[t] = residual_run(kind, depth, th, t, X, y, r)
+        out[t] = residual_run(kind, depth, th, np.int64(t), X, y, r)
 
 
 @nb.njit(parallel=True, **_JIT)
 def hessian_batch(kind, depth, th, X, y, A, out):
     """out[t] = exact Hessian of run t."""
-    for t in nb.prange(th.shape[2]):
-        hessian_run(kind, depth, th, t, X, y, A, out[t])
+    for t in nb.prange(th.shape[2]):  # t: unsigned; np.int64(t): the callees' one signature
+        hessian_run(kind, depth, th, np.int64(t), X, y, A, out[t])
 
 
 @nb.njit(**_JIT)
