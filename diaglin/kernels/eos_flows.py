@@ -49,7 +49,7 @@ ROD_TOL = 1e-14
 #: parallel loop's body of its kernel: numba compiles and emits each separately jitted function
 #: once on its own and again inside every caller that links it (three times for the body of a
 #: parallel loop), so separate helpers cost first-call compile time without run-time gain.
-#: First call (2 cores): rod 131 → 84 s, central 94 → 73 s.
+#: First call (2 cores, old and new alternated): rod 131–152 → 82 s, central 96–107 → 88–93 s.
 _JIT = dict(cache=True, inline="always")
 
 
