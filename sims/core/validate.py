@@ -30,6 +30,14 @@ def positive_float(name: str, value) -> float:
     return v
 
 
+def nonneg_float(name: str, value) -> float:
+    """``value`` as a float, which must be finite and >= 0."""
+    v = float(value)
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name}: must be finite and >= 0, got {v!r}")
+    return v
+
+
 def nonneg_int(name: str, value) -> int:
     """``value`` as an int, which must be an integer >= 0 (not a bool)."""
     if not is_integer(value) or value < 0:

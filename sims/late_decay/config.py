@@ -19,7 +19,7 @@ import numpy as np
 
 from diaglin import MODEL_NAMES
 from sims.core.experiment import Experiment
-from sims.core.validate import positive_float
+from sims.core.validate import nonneg_float, positive_float
 
 #: run variants (stored per run as int codes)
 LATE, NO_NOISE, NO_DECAY = 0, 1, 2
@@ -94,10 +94,7 @@ class DecayConfig(Experiment):
             raise ValueError(f"batch_size: must be <= n = {self.n}, got {self.batch_size}")
         for name in ("alpha", "factor"):
             put(name, positive_float(name, getattr(self, name)))
-        v = float(self.sigma_after)
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"sigma_after: must be finite and >= 0, got {v!r}")
-        put("sigma_after", v)
+        put("sigma_after", nonneg_float("sigma_after", self.sigma_after))
         put("etas", _tuple("etas", self.etas, float, 0.0, strict=True))
         put("sigmas", _tuple("sigmas", self.sigmas, float, 0.0, strict=True))
         put("seeds", _tuple("seeds", self.seeds, int, 0))

@@ -14,7 +14,7 @@ import numpy as np
 
 from diaglin._names import BACKENDS, DEPTH_MODELS, MODEL_NAMES
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_int, positive_float, positive_tuple
+from sims.core.validate import nonneg_float, nonneg_int, positive_float, positive_tuple
 
 ETA_UNITS = ("eta_c", "absolute")
 ETA_GRIDS = ("log", "linear")
@@ -148,10 +148,7 @@ class SweepConfig(EtaGrid, Experiment):
             raise ValueError(f"sparsity: must be <= d, got {self.sparsity} with d={self.dims}")
         put("diverge_factor", positive_float("diverge_factor", self.diverge_factor))
         self._check_eta_grid(put)
-        ref = float(self.reference_eta)
-        if not (np.isfinite(ref) and ref >= 0):
-            raise ValueError(f"reference_eta: must be finite and >= 0, got {ref!r}")
-        put("reference_eta", ref)
+        put("reference_eta", nonneg_float("reference_eta", self.reference_eta))
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: must be one of {BACKENDS}, got {self.backend!r}")
         put("nonneg", bool(self.nonneg))
