@@ -36,7 +36,7 @@ def stop_status(loss, eps, bound, step, max_steps):
     return RUNNING
 
 
-@nb.njit(**_JIT)
+@nb.njit(cache=True)
 def finish_run(status, loss, prev_loss, step, cur, prev, col, ring, ring_col, avg_k, b,
                out_theta, out_loss, out_steps, out_status, out_avg):  # fmt: skip
     """Write the outputs of run b, stopped at step ``step`` with ``status`` and loss ``loss``.
@@ -45,7 +45,8 @@ def finish_run(status, loss, prev_loss, step, cur, prev, col, ring, ring_col, av
     step 0, the previous one (prev[:, :, col], loss ``prev_loss``, step - 1). With avg_k > 0 it
     also writes the mean of its last min(reported step + 1, avg_k − back) iterates from the ring
     ring[step % avg_k, :, :, ring_col] (which, when back = 1, already holds the non-finite one).
-    The arrays are in tile layout (block, coordinate, run), outputs indexed by run b.
+    The arrays are in tile layout (block, coordinate, run), outputs indexed by run b. Called
+    once per run, so compiled on its own rather than inlined into every kernel's loop.
     """
     K, d = cur.shape[0], cur.shape[1]
     back = 1 if status == DIVERGED and step > 0 and not math.isfinite(loss) else 0

@@ -101,7 +101,7 @@ def copy_runs(dst, src, live):
                 dst[k, j, s] = src[k, j, s]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _residual_tile(kind, depth, X, y, cur, beta, r, loss, live):
     """beta = beta(theta), r = X beta - y, loss = |r|²/(2n) for the live runs of a tile."""
     n, d = X.shape
@@ -327,6 +327,79 @@ def _run_step1(kind, depth, X, cur, prev, r, eta, i, i2):
     return acc
 
 
+# The driver's once-per-call and once-per-stop pieces: functions of their own, not inlined
+# (compile time, see ``_make_drive``).
+
+
+@nb.njit(cache=True)
+def _load_runs(w0, width, etas, out_status, st_theta, st_prev, st_prev_loss, st_bound, st_ring,
+               avg_k, run, eta, prev_loss, bound, cur, nxt, ring):  # fmt: skip
+    """Lay the runs w0 .. w0+width-1 that have not stopped (out_status < 0) into a tile's first
+    slots, from a ``GDState`` (the ``st_*`` arrays); returns how many there are (live)."""
+    live = 0
+    for b in range(w0, min(w0 + width, st_theta.shape[2])):
+        if out_status[b] >= 0:
+            continue
+        run[live] = b
+        eta[live] = etas[b]
+        prev_loss[live] = st_prev_loss[b]
+        bound[live] = st_bound[b]
+        _copy_run(cur, live, st_theta, b)
+        _copy_run(nxt, live, st_prev, b)
+        for q in range(avg_k):
+            _copy_run(ring[q], live, st_ring[q], b)
+        live += 1
+    return live
+
+
+@nb.njit(cache=True)
+def _save_runs(live, run, prev_loss, bound, cur, nxt, ring, avg_k, st_theta, st_prev,
+               st_prev_loss, st_bound, st_ring):  # fmt: skip
+    """Write the tile's live runs back into the ``GDState`` arrays (``_load_runs`` reversed)."""
+    for s in range(live):
+        b = run[s]
+        st_prev_loss[b] = prev_loss[s]
+        st_bound[b] = bound[s]
+        _copy_run(st_theta, b, cur, s)
+        _copy_run(st_prev, b, nxt, s)
+        for q in range(avg_k):
+            _copy_run(st_ring[q], b, ring[q], s)
+
+
+@nb.njit(cache=True)
+def _move_run(src, dst, cur, nxt, ring, r, idx, loss, prev_loss, bound, eta, run):
+    """Move a tile's run from slot src to slot dst (the slot of a run that stopped)."""
+    _copy_run(cur, dst, cur, src)
+    _copy_run(nxt, dst, nxt, src)
+    for q in range(ring.shape[0]):
+        _copy_run(ring[q], dst, ring[q], src)
+    for i in range(r.shape[0]):
+        r[i, dst] = r[i, src]
+    for i in range(idx.shape[0]):
+        idx[i, dst] = idx[i, src]
+    loss[dst] = loss[src]
+    prev_loss[dst] = prev_loss[src]
+    bound[dst] = bound[src]
+    eta[dst] = eta[src]
+    run[dst] = run[src]
+
+
+@nb.njit(cache=True, fastmath=_REASSOC)
+def _start_run(kind, depth, X, y, sgd, run, step, cur, bvec, st_resid, r, loss, idx, noise, eta):
+    """A stochastic run (a tile of one, run[0]) at the start of a kernel call: its step size
+    eta[0], rows idx[:, 0] and label noise noise[:, 0] of step ``step``, and the residuals
+    r[:, 0] and loss[0] of that batch, computed at step 0 and read from the saved state
+    ``st_resid`` (what the previous call's last step computed) after."""
+    sched, keys, batch, noise_kind = sgd
+    _draw(sched, keys, noise_kind, run, 1, step, X.shape[0], batch, 1, idx, noise, eta)
+    if step == 0:
+        _run_residual(kind, depth, X, y, cur, bvec, r, loss, batch, idx, noise)
+    else:
+        for t in range(batch):
+            r[t, 0] = st_resid[t, run[0]]
+        _loss_of(r, loss, batch, 1)
+
+
 def _step_tag(kind: int, stochastic: bool) -> str:
     """The name part of a (model, step type) specialisation, e.g. "gd_uv" (``specialise``)."""
     return f"{'sgd' if stochastic else 'gd'}_{MODEL_NAMES[kind]}"
@@ -344,6 +417,13 @@ def _make_drive(kind: int, stochastic: bool):
     body. The stochastic driver is inlined into that loop: numba compiles a parallel loop's body
     with its array arguments marked free of aliasing, which the single-sample step needs to
     vectorise (called, it ran ~40 % slower). The GD steps run the same, bitwise, either way.
+
+    What a driver does once per call or once per stopped run is compiled out of line
+    (``_load_runs``, ``_start_run``, ``_move_run``, ``finish_run``, ``_save_runs``, and
+    ``_residual_tile``, the full-data residual of the first and every restarting step). Numba's
+    passes over a parallel loop's body cost more than linearly in its size: inlined, those
+    pieces doubled the stochastic kernel's first compilation (about 100 s against 50 s), and
+    outside it the runs are bitwise the same and as fast.
     """
 
     @jit_specialised(nb.njit, _step_tag(kind, stochastic), cache=True,
@@ -375,7 +455,7 @@ def _make_drive(kind: int, stochastic: bool):
         """
         sched, keys, batch, noise_kind = sgd
         eps, max_steps, diverge_factor, loss_floor = rule
-        K, d, B = st_theta.shape
+        K, d = st_theta.shape[0], st_theta.shape[1]
         n = X.shape[0]
         record_grads = grad_hist.shape[1] > 0
         w = 1 if stochastic else width  # a literal 1: the compiler sees contiguous coordinates
@@ -399,19 +479,8 @@ def _make_drive(kind: int, stochastic: bool):
         eta2 = np.empty(width)
         run = np.empty(width, dtype=np.int64)
         ring = np.empty((max(avg_k, 1), K, d, width))
-        live = 0
-        for b in range(w0, min(w0 + width, B)):
-            if out_status[b] >= 0:
-                continue
-            run[live] = b
-            eta[live] = etas[b]
-            prev_loss[live] = st_prev_loss[b]
-            bound[live] = st_bound[b]
-            _copy_run(cur, live, st_theta, b)
-            _copy_run(nxt, live, st_prev, b)
-            for q in range(avg_k):
-                _copy_run(ring[q], live, st_ring[q], b)
-            live += 1
+        live = _load_runs(w0, width, etas, out_status, st_theta, st_prev, st_prev_loss, st_bound,
+                          st_ring, avg_k, run, eta, prev_loss, bound, cur, nxt, ring)  # fmt: skip
         step = step0
         if live > 0:  # the residual and loss of theta_step0; later steps compute them as they go
             if step == 0:  # the bound is set by the full training loss at theta_0
@@ -419,13 +488,8 @@ def _make_drive(kind: int, stochastic: bool):
                 for s in range(live):
                     bound[s] = diverge_factor * max(loss[s], loss_floor[run[s]])
             if stochastic:  # (a tile of one run)
-                _draw(sched, keys, noise_kind, run, live, step, n, batch, 1, idx, noise, eta)
-                if step == 0:
-                    _run_residual(kind, depth, X, y, cur, bvec, r, loss, batch, idx, noise)
-                else:  # what the previous call's last step computed (a sum in the same order)
-                    for t in range(batch):
-                        r[t, 0] = st_resid[t, run[0]]
-                    _loss_of(r, loss, batch, 1)
+                _start_run(kind, depth, X, y, sgd, run, step, cur, bvec, st_resid, r, loss, idx,
+                           noise, eta)  # fmt: skip
             elif step > 0:
                 _residual_tile(kind, depth, X, y, cur, beta, r, loss, live)
         while live > 0 and step < step_end:
@@ -450,22 +514,9 @@ def _make_drive(kind: int, stochastic: bool):
                 finish_run(status, L, prev_loss[s], step, cur, nxt, s, ring, s, avg_k, run[s],
                            out_theta, out_loss, out_steps, out_status, out_avg)  # fmt: skip
                 # Fill the freed slot with the tile's last live run (then test slot s again).
-                last = live - 1
-                if s != last:
-                    _copy_run(cur, s, cur, last)
-                    _copy_run(nxt, s, nxt, last)
-                    for q in range(ring.shape[0]):
-                        _copy_run(ring[q], s, ring[q], last)
-                    for i in range(r.shape[0]):
-                        r[i, s] = r[i, last]
-                    for i in range(idx.shape[0]):
-                        idx[i, s] = idx[i, last]
-                    loss[s] = loss[last]
-                    prev_loss[s] = prev_loss[last]
-                    bound[s] = bound[last]
-                    eta[s] = eta[last]
-                    run[s] = run[last]
                 live -= 1
+                if s != live:
+                    _move_run(live, s, cur, nxt, ring, r, idx, loss, prev_loss, bound, eta, run)
             if live == 0:
                 break
             if stochastic:  # step `step` with eta; draw step + 1 and compute its batch residual
@@ -503,17 +554,12 @@ def _make_drive(kind: int, stochastic: bool):
                 r, r2 = r2, r
                 loss, loss2 = loss2, loss
             step += 1
-        for s in range(live):  # the chunk ended: save what the next call needs
-            b = run[s]
-            st_prev_loss[b] = prev_loss[s]
-            if stochastic:
-                for t in range(batch):
-                    st_resid[t, b] = r[t, s]
-            st_bound[b] = bound[s]
-            _copy_run(st_theta, b, cur, s)
-            _copy_run(st_prev, b, nxt, s)
-            for q in range(avg_k):
-                _copy_run(st_ring[q], b, ring[q], s)
+        # the chunk ended: save what the next call needs
+        _save_runs(live, run, prev_loss, bound, cur, nxt, ring, avg_k, st_theta, st_prev,
+                   st_prev_loss, st_bound, st_ring)  # fmt: skip
+        if stochastic:
+            for t in range(batch):
+                st_resid[t, run[0]] = r[t, 0]
 
     return drive
 
