@@ -558,8 +558,9 @@ def _make_drive(kind: int, stochastic: bool):
         _save_runs(live, run, prev_loss, bound, cur, nxt, ring, avg_k, st_theta, st_prev,
                    st_prev_loss, st_bound, st_ring)  # fmt: skip
         if stochastic:
-            for t in range(batch):
-                st_resid[t, run[0]] = r[t, 0]
+            for s in range(live):  # (none when the tile's run has stopped)
+                for t in range(batch):
+                    st_resid[t, run[s]] = r[t, s]
 
     return drive
 
@@ -568,7 +569,8 @@ def _make_kernel(kind: int, stochastic: bool):
     """The GD (or, if ``stochastic``, the mini-batch / label-noise) kernel specialised to one
     model. ``kind`` and ``stochastic`` are compile-time constants here, so the model's formulas
     inline into the loops and vectorise (a run-time switch costs ~20%) and the other step's
-    code is dropped (``_make_drive``). Numba caches each kernel under its own name.
+    code is dropped (``_make_drive``; only its once-per-call pieces switch on ``kind`` at run
+    time). Numba caches each kernel under its own name.
 
     Contract: ``st_*`` are the arrays of a ``GDState`` (tile layout; passed one by one: numba's
     parallel lowering loses writes made through a tuple's arrays); runs with out_status ==

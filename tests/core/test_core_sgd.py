@@ -165,6 +165,8 @@ def _batch_runs():
     m = dl.get_model("pm")
     scheds = [Schedule.step_decay(0.04, at=int(k), noise=0.5, noise_after=0.1)
               for k in np.linspace(0, 3000, 70)]  # fmt: skip
+    for b in range(5, 70, 10):  # runs that stop within the first steps, in tiles of their own
+        scheds[b] = Schedule.constant(5.0, noise=0.1)
     return m, X, y, scheds, m.init(12, 0.4), np.arange(100, 170)
 
 
@@ -175,7 +177,10 @@ def test_a_run_is_bitwise_identical_alone_in_any_batch_any_threads_and_chunking(
     m, X, y, scheds, th0, seeds = _batch_runs()
     kw = dict(max_steps=4000, batch_size=batch_size, record_every=500, average_last=3)
     batch = dl.run_sgd(m, X, y, scheds, th0, seeds=seeds, **kw)
-    for i in (0, 37, 69):
+    # chunks that start with some tiles' runs stopped and others running
+    assert (batch.status == Status.DIVERGED).sum() == 7 and (batch.steps < 100).sum() == 7
+    assert (batch.status == Status.MAX_STEPS).sum() == 63
+    for i in (0, 35, 37, 69):
         alone = dl.run_sgd(m, X, y, scheds[i], th0, seeds=seeds[i], **kw)
         np.testing.assert_array_equal(alone.theta[0], batch.theta[i])
         np.testing.assert_array_equal(alone.averaged.theta[0], batch.averaged.theta[i])
