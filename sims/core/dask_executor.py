@@ -6,8 +6,8 @@ learning rates of one point run in one batched kernel call) — and the results 
 client as they finish, where ``run_sweep`` caches each at once (atomic, idempotent writes), so an
 interrupted sweep resumes from the cache. A worker that dies mid-task loses nothing finished: the
 scheduler runs its tasks again on the remaining workers, and since a point's numbers depend
-only on its config (runs are bitwise independent of batch, threads and chunking) the results
-are identical to the in-process ones.
+only on its config (the sweeps' runs are bitwise independent of batch, threads and chunking:
+``provenance.gd_path``) the results are identical to the in-process ones.
 
 Addresses: ``tcp://host:port`` (a running ``dask scheduler``), or ``local:N`` for a
 ``LocalCluster`` of N worker processes on this machine, each with (cores // N) Numba threads.

@@ -22,6 +22,7 @@ from diaglin.eos_flows import FLOWS, eos_flow
 from diaglin.results import IterateStats
 from diaglin.status import Status
 from sims.core.experiment import ExperimentRuns
+from sims.core.provenance import gd_path
 from sims.core.table import ComparisonTable, check_row
 from sims.flows.config import NONNEG_MODELS, FlowsConfig, FlowsPoint
 from theory import slice_candidates
@@ -151,7 +152,8 @@ def compute_flows(config: FlowsConfig, point: FlowsPoint, *,
                 diverge_factor=config.diverge_factor)  # fmt: skip
     say(f"GD ({point.label})")
     gd = run_gd(model, X, y, etas, theta0, average_last=config.average_last,
-                progress=lambda k: say(f"GD step {k:,} ({point.label})"), **rule)  # fmt: skip
+                path=gd_path("cpu"), progress=lambda k: say(f"GD step {k:,} ({point.label})"),
+                **rule)  # fmt: skip
     ends = {"gd": _endpoint(gd.status, gd.steps, gd.final, ds.beta_star),
             "gd_averaged": _endpoint(gd.status, gd.steps, gd.averaged, ds.beta_star)}  # fmt: skip
     nan = np.full((etas.size, T), np.nan)

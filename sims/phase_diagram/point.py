@@ -12,6 +12,7 @@ import numpy as np
 from diaglin import IterateStats, Status, data, get_model, gradient_flow, run_gd
 from diaglin.driver import memory_bytes
 from sims.core.experiment import ExperimentRuns
+from sims.core.provenance import gd_path
 from sims.phase_diagram.config import GridPoint, SweepConfig
 from sims.phase_diagram.results import DecayTail, FlowSummary, PointResult, ReferenceRun
 
@@ -75,7 +76,7 @@ def compute_point(
     res = run_gd(
         model, ds.X, ds.y, batch, theta0, eps=point.eps, max_steps=config.max_steps,
         average_last=config.average_last, diverge_factor=config.diverge_factor,
-        backend=config.backend,
+        backend=config.backend, path=gd_path(config.backend),
         progress=lambda k: say(f"GD step {k:,} (at most {config.max_steps:,})"),
     )  # fmt: skip
     main = slice(0, etas.size)
@@ -135,6 +136,7 @@ def decay_tail(
         res = run_gd(
             model, X, y, factor * etas[ok], theta[ok], eps=np.finfo(float).tiny,
             max_steps=steps, diverge_factor=config.diverge_factor, backend=config.backend,
+            path=gd_path(config.backend),
         )  # fmt: skip
         tail_status[ok], taken[ok] = res.status, res.steps
         for name, value in vars(res.final).items():

@@ -19,6 +19,7 @@ import numpy as np
 from diaglin import get_model, gradient_flow, run_gd
 from diaglin.status import Status
 from sims.core.experiment import ExperimentRuns
+from sims.core.provenance import gd_path
 from sims.core.table import ComparisonTable, check_row
 from sims.theory_picture.config import PictureConfig, PicturePoint
 from theory import (
@@ -110,7 +111,7 @@ def compute_picture(config: PictureConfig, point: PicturePoint, *,
         )
     etas = config.etas(gf.eta_c)
     res = run_gd(model, X, y, etas, theta0, eps=config.eps, max_steps=config.max_steps,
-                 diverge_factor=config.diverge_factor,
+                 diverge_factor=config.diverge_factor, path=gd_path("cpu"),
                  progress=lambda k: say(f"GD step {k:,} ({point.label})"))  # fmt: skip
     cand = slice_candidates(x, config.y, etas, config.alpha)
     edge = slice_candidates(x, config.y, np.array([gf.eta_c]), config.alpha)

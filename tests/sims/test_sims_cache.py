@@ -169,3 +169,32 @@ def test_unreadable_entry_is_a_reported_miss(tmp_path):
     assert isinstance(miss, CacheMiss) and "does not match the hash" in miss.reason
     with pytest.raises(ValueError, match="object"):
         cache.save("k2", {"a": np.array([{}], dtype=object)}, {})
+
+
+def test_a_points_numbers_do_not_depend_on_the_thread_count():
+    """A cached point must be what any run of its config computes (its key holds no thread
+    count): on an instance where ``run_gd(path="auto")`` would take the BLAS path with one
+    thread and the tile path with two (the BLAS path's last bits depend on its blocks), the
+    sweep's GD (``gd_path``) is bitwise the same with 1 and 2 Numba threads."""
+    import numba
+
+    from diaglin.driver import choose_cpu_path
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one Numba thread: nothing to compare")
+    cfg = SweepConfig(model="ww", alphas=(0.1,), epsilons=(1e-6,), dims=(100,), n_samples=(20,),
+                      n_etas=100, eta_min=0.5, eta_max=1.9, max_steps=300)  # fmt: skip
+    point = cfg.points()[0]
+    assert [choose_cpu_path(100, 20, 100, t) for t in (1, 2)] == ["blas", "tile"]
+    threads = numba.get_num_threads()
+    out = {}
+    try:
+        for t in (1, 2):
+            numba.set_num_threads(t)
+            out[t] = cfg.compute(point)
+    finally:
+        numba.set_num_threads(threads)
+    one, two = out[1].to_arrays(), out[2].to_arrays()
+    assert one.keys() == two.keys()
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
