@@ -27,21 +27,27 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_OUT_DIR = Path("out")
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    v = _number(text)
     if not (v > 0 and v != float("inf")):
         raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text!r}")
     return v
 
 
 def nonneg_float(text: str) -> float:
-    """argparse type: a finite float >= 0."""
-    v = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    return v
+    """argparse type: a finite float >= 0 (-0 read as 0)."""
+    v = _number(text)
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {text!r}")
+    return v + 0.0
 
 
 def int_at_least(minimum: int):

@@ -19,7 +19,7 @@ import numpy as np
 
 from diaglin import MODEL_NAMES
 from sims.core.experiment import Experiment
-from sims.core.validate import nonneg_float, positive_float
+from sims.core.validate import nonneg_float, number_tuple, positive_float
 
 #: run variants (stored per run as int codes)
 LATE, NO_NOISE, NO_DECAY = 0, 1, 2
@@ -95,11 +95,11 @@ class DecayConfig(Experiment):
         for name in ("alpha", "factor"):
             put(name, positive_float(name, getattr(self, name)))
         put("sigma_after", nonneg_float("sigma_after", self.sigma_after))
-        put("etas", _tuple("etas", self.etas, float, 0.0, strict=True))
-        put("sigmas", _tuple("sigmas", self.sigmas, float, 0.0, strict=True))
-        put("seeds", _tuple("seeds", self.seeds, int, 0))
-        put("decay_steps", tuple(sorted(set(_tuple("decay_steps", self.decay_steps, int, 0,
-                                                    empty=True)))))  # fmt: skip
+        put("etas", number_tuple("etas", self.etas))
+        put("sigmas", number_tuple("sigmas", self.sigmas))
+        put("seeds", number_tuple("seeds", self.seeds, int, strict=False))
+        put("decay_steps", tuple(sorted(set(number_tuple("decay_steps", self.decay_steps, int,
+                                                         strict=False, empty=True)))))  # fmt: skip
         if self.decay_steps and self.decay_steps[-1] >= self.total_steps:
             raise ValueError(f"decay_steps: every K must be < total_steps = {self.total_steps}")
         if not self.decay_steps and not self.controls:
@@ -130,17 +130,3 @@ class DecayConfig(Experiment):
         spec.pop("sigmas")
         spec.update(eta=point.eta, sigma=point.sigma)
         return spec
-
-
-def _tuple(name, values, kind, minimum, *, strict=False, empty=False) -> tuple:
-    try:
-        out = tuple(kind(v) for v in np.atleast_1d(values).tolist())
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
-    if not out and not empty:
-        raise ValueError(f"{name}: needs at least one value")
-    bad = [v for v in out if not np.isfinite(v) or v < minimum or (strict and v == minimum)]
-    if bad:
-        raise ValueError(f"{name}: every value must be {'>' if strict else '>='} {minimum}, "
-                         f"got {bad}")  # fmt: skip
-    return out

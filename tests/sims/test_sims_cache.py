@@ -44,7 +44,8 @@ def test_grid_points_and_etas():
     [({"alphas": (-1.0,)}, "alpha"), ({"epsilons": (0.0,)}, "eps"), ({"model": "xx"}, "model"),
      ({"eta_min": 2.0, "eta_max": 1.0}, "eta_min"), ({"n_etas": 0}, "n_etas"),
      ({"eta_grid": "cubic"}, "eta_grid"), ({"backend": "tpu"}, "backend"),
-     ({"max_steps": 0}, "max_steps"), ({"dims": (0,)}, "d"),
+     ({"max_steps": 0}, "max_steps"), ({"dims": (0,)}, "d"), ({"dims": (5.7,)}, "d: expected int"),
+     ({"n_samples": (float("inf"),)}, "n: expected finite"),
      ({"model_kwargs": (("depth", 3),)}, "model_kwargs")],
 )  # fmt: skip
 def test_config_rejects_bad_values_naming_the_field(kw, name):

@@ -102,3 +102,23 @@ def test_help_documents_every_option(capsys):
                 "--eta-max", "--n-etas", "--eta-grid", "--out", "--averaged", "--backend",
                 "--jobs", "--no-cache", "--cache-dir", "--map"):  # fmt: skip
         assert opt in text
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", "0.00", "0e0", "-0", "2.5e-3"])
+def test_nonnegative_options_read_any_spelling_of_a_number(text):
+    """``--reference-eta`` / ``--sigma-after`` (argparse type ``nonneg_float``) take every
+    spelling of a number ≥ 0, zero included (-0 read as 0, so it keys the cache as 0)."""
+    from sims.core.cli import nonneg_float
+
+    v = nonneg_float(text)
+    assert v == float(text) and repr(v) == repr(abs(float(text)))
+
+
+@pytest.mark.parametrize("text", ["-1e-9", "inf", "nan", "zero"])
+def test_nonnegative_options_refuse_the_rest(text):
+    import argparse
+
+    from sims.core.cli import nonneg_float
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        nonneg_float(text)

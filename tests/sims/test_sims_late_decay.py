@@ -113,6 +113,8 @@ def test_bad_decay_configs_name_the_argument():
         DecayConfig(n=5, batch_size=6)
     with pytest.raises(ValueError, match="sigmas"):
         DecayConfig(sigmas=(0.0,))
+    with pytest.raises(ValueError, match="seeds: expected integers"):  # not truncated to (0, 1)
+        DecayConfig(seeds=(0.5, 1.9))
 
 
 def test_cli_rejects_bad_values_before_computing(capsys, tmp_path):
