@@ -150,7 +150,7 @@ def eos_flow(
     theta = rows.reshape(B, K, d).copy()
     state = theta.copy()
     Sigma = np.zeros((B, P, P) if rod else (B, 1, 1))
-    direction = np.zeros((B, P) if rod else (B, 1))
+    direction = np.zeros((B, P))
     carry = np.zeros(B)
     loss_cap = diverge_factor * np.maximum(np.atleast_1d(model.loss(rows, X, y)), eps)
     rec = np.full((B, T, K, d), np.nan)

@@ -7,7 +7,10 @@ by ``substeps`` substeps of length dt = 1/substeps per GD step:
 - central flow (Cohen, Damian et al. 2025): explicit Euler on
   dθ/dt = −η [∇L + ½ Σ_ab M_ab ∇(v_aᵀ ∇²L v_b)], v_a the Hessian's eigenvectors with
   η λ_a > ``threshold`` (the critical ones), M ⪰ 0 the solution of the semidefinite
-  complementarity problem of the substep (``_sdcp``); Σ = Σ_ab M_ab v_a v_bᵀ;
+  complementarity problem of the substep (``_sdcp``); Σ = Σ_ab M_ab v_a v_bᵀ. A Cholesky
+  factorisation proves most substeps have no eigenvalue near the edge; where exactly one is,
+  its eigenpair comes from the last one by Rayleigh quotient iteration (``_top_pair``,
+  certified); eigh only where that fails;
 - rod flow (Regis & Chewi 2026): classical Runge–Kutta (order 4) on the rod's centre θ̄ and
   extent Σ = δδᵀ (P × P; ±δ read off as its top eigenpair), with L± = L(θ̄ ± δ):
   dθ̄/dt = −(η/2)(∇L₊ + ∇L₋) − (η²/8)(∇²L₊ + ∇²L₋)(∇L₊ + ∇L₋),
@@ -44,6 +47,10 @@ SDCP_TOL = 1e-13
 #: tolerance (relative residual of the eigenpair)
 ROD_ITERATIONS = 30
 ROD_TOL = 1e-14
+#: Rayleigh quotient iterations for the central flow's top Hessian eigenpair, warm-started from
+#: the last one, before falling back to eigh, and their tolerance (relative residual)
+RQI_ITERATIONS = 3
+RQI_TOL = 1e-13
 
 #: every function here is inlined (numba IR) into its caller, and the whole flow into the
 #: parallel loop's body of its kernel: numba compiles and emits each separately jitted function
@@ -83,13 +90,79 @@ def _apply(Q, M):
 
 
 @nb.njit(**_JIT)
+def _solve(W, x, floor):
+    """x ← W⁻¹x by Gaussian elimination with partial pivoting, W (P × P) overwritten by its
+    factors. A pivot of magnitude ≤ ``floor`` > 0 is raised to ``floor`` (inverse iteration:
+    W = H − μI is singular to working precision once μ is an eigenvalue, and the solve is to
+    stay finite); False (x undefined) where a pivot is not finite or, with ``floor`` = 0, is
+    zero."""
+    P = W.shape[0]
+    for j in range(P):
+        p = j
+        for i in range(j + 1, P):
+            if abs(W[i, j]) > abs(W[p, j]):
+                p = i
+        if not np.isfinite(W[p, j]) or (floor == 0.0 and W[p, j] == 0.0):
+            return False
+        if abs(W[p, j]) < floor:
+            W[p, j] = floor if W[p, j] >= 0.0 else -floor
+        if p != j:
+            for k in range(j, P):
+                W[j, k], W[p, k] = W[p, k], W[j, k]
+            x[j], x[p] = x[p], x[j]
+        for i in range(j + 1, P):
+            f = W[i, j] / W[j, j]
+            for k in range(j + 1, P):
+                W[i, k] -= f * W[j, k]
+            x[i] -= f * x[j]
+    for j in range(P - 1, -1, -1):
+        s = x[j]
+        for k in range(j + 1, P):
+            s -= W[j, k] * x[k]
+        x[j] = s / W[j, j]
+    return True
+
+
+@nb.njit(**_JIT)
+def _interior(A0, Q):
+    """The symmetric M (k × k) with Q[M] = −A0: k(k+1)/2 equations in the entries M_ab, a ≤ b
+    (``_solve``); NaN where that system is singular."""
+    k = A0.shape[0]
+    m = k * (k + 1) // 2
+    S = np.empty((m, m))
+    x = np.empty(m)
+    r = 0
+    for a in range(k):
+        for b in range(a, k):
+            c = 0
+            for e in range(k):
+                for f in range(e, k):
+                    S[r, c] = Q[a, b, e, f] + (Q[a, b, f, e] if f != e else 0.0)
+                    c += 1
+            x[r] = -A0[a, b]
+            r += 1
+    M = np.full_like(A0, np.nan)
+    if _solve(S, x, 0.0):
+        r = 0
+        for a in range(k):
+            for b in range(a, k):
+                M[a, b] = x[r]
+                M[b, a] = x[r]
+                r += 1
+    return M
+
+
+@nb.njit(**_JIT)
 def _sdcp(A0, Q):
     """M = argmin_{M ⪰ 0} ½⟨M, Q[M]⟩ + ⟨A0, M⟩ (Q a positive semidefinite operator on
     symmetric k×k matrices): the solution of the complementarity problem M ⪰ 0,
     A0 + Q[M] ⪰ 0, ⟨M, A0 + Q[M]⟩ = 0. k = 1 in closed form, else accelerated projected
-    gradient (step 1/‖Q‖_F). Returns (M, solved): ``solved`` is False where the iteration
-    stopped at SDCP_ITERATIONS without meeting SDCP_TOL (e.g. an unbounded problem, Q singular
-    in a direction where A0 pulls) or the data are not finite (M is then NaN)."""
+    gradient (step 1/‖Q‖_F) — unless the stationary point Q[M] = −A0 (``_interior``) is
+    positive definite: then it is the solution (S = A0 + Q[M] = 0), exact in one linear solve
+    (at the edge every critical eigenvalue is usually held, M ≻ 0: the iteration took ~100
+    steps there). Returns (M, solved): ``solved`` is False where the iteration stopped at
+    SDCP_ITERATIONS without meeting SDCP_TOL (e.g. an unbounded problem, Q singular in a
+    direction where A0 pulls) or the data are not finite (M is then NaN)."""
     k = A0.shape[0]
     if not (np.all(np.isfinite(A0)) and np.all(np.isfinite(Q))):
         return np.full_like(A0, np.nan), False
@@ -100,6 +173,9 @@ def _sdcp(A0, Q):
             if q <= 0.0:
                 return M, False
             M[0, 0] = -A0[0, 0] / q
+        return M, True
+    M = _interior(A0, Q)
+    if np.all(np.isfinite(M)) and np.linalg.eigvalsh(M)[0] > 0.0:
         return M, True
     lip = np.sqrt(np.sum(Q * Q))
     if lip == 0.0:
@@ -143,10 +219,61 @@ def _all_below(H, c, L):
 
 
 @nb.njit(**_JIT)
-def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, L, grad, g):
+def _top_pair(H, c, u, W, L):
+    """(μ, found): the top eigenpair (μ, u) of the symmetric H (P × P) where it is the only
+    eigenvalue ≥ c, by Rayleigh quotient iteration x ← (H − μI)⁻¹u from ``u`` (P,; the last
+    substep's top eigenvector, overwritten). ``found`` certifies ‖Hu − μu‖ ≤ RQI_TOL·|μ|, μ ≥ c
+    and every other eigenvalue < c: the Cholesky factorisation of cI − (H − μuuᵀ) exists
+    (``_all_below``; deflating an eigenpair leaves the rest of the spectrum and 0 < c). Not
+    found (no start, no convergence in RQI_ITERATIONS, μ < c, a second eigenvalue ≥ c): the
+    caller diagonalises H. Cost ~P³ against eigh's ~9 P³ and its allocations; W, L: P × P
+    work."""
+    P = H.shape[0]
+    norm = np.sqrt(np.sum(u * u))
+    if not (norm > 0.0 and np.isfinite(norm)):
+        return 0.0, False
+    u /= norm
+    Hu = np.empty(P)
+    mu = 0.0
+    for it in range(RQI_ITERATIONS + 1):
+        mu = 0.0
+        for p in range(P):
+            s = 0.0
+            for q in range(P):
+                s += H[p, q] * u[q]
+            Hu[p] = s
+            mu += u[p] * s
+        res = 0.0
+        for p in range(P):
+            res += (Hu[p] - mu * u[p]) ** 2
+        if res <= (RQI_TOL * mu) ** 2:
+            break
+        if it == RQI_ITERATIONS:
+            return mu, False
+        for p in range(P):
+            for q in range(P):
+                W[p, q] = H[p, q]
+            W[p, p] -= mu
+        if not _solve(W, u, 1e-15 * (abs(mu) + 1e-300)):
+            return mu, False
+        norm = np.sqrt(np.sum(u * u))
+        if not np.isfinite(norm):
+            return mu, False
+        u /= norm
+    if not mu >= c:
+        return mu, False
+    for p in range(P):
+        for q in range(P):
+            W[p, q] = H[p, q] - mu * u[p] * u[q]
+    return mu, _all_below(W, c, L)
+
+
+@nb.njit(**_JIT)
+def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, u, H, W, L, grad, g):
     """One Euler substep of the central flow in place on ``w`` (K, d, 1); returns (tr Σ,
-    whether the complementarity problem was solved). H, L: P × P work. A non-finite Hessian
-    (the flow has diverged) leaves w NaN."""
+    whether the complementarity problem was solved). u (P,): the Hessian's top eigenvector at
+    the last substep that needed one (``_top_pair``'s start, updated). H, W, L: P × P work. A
+    non-finite Hessian (the flow has diverged) leaves w NaN."""
     K, d = w.shape[0], w.shape[1]
     P = K * d
     hessian_run(kind, depth, w, 0, X, y, A, H)
@@ -157,49 +284,54 @@ def _central_substep(kind, depth, X, y, A, eta, dt, threshold, w, H, L, grad, g)
     for k in range(K):
         for j in range(d):
             grad[k, j] = dbeta_jt(kind, depth, w, k, j, 0) * g[j]
-    # critical: η λ > threshold, or η λ > LOOKAHEAD and the substep would carry it past the
+    # candidates: η λ > cut; critical: η λ > threshold, or the substep would carry it past the
     # edge (its linearised 2 − η λ(θ + dt θ') < 0 without Σ): a fast-rising eigenvalue is held
     # from the substep it would cross, not one later. No eigenvalue above the cut (away from
-    # the edge, most substeps): a gradient-flow substep, no eigendecomposition.
+    # the edge, most substeps): a gradient-flow substep, no eigendecomposition. One (at the
+    # edge, most others): its eigenpair from the last one (``_top_pair``). Else eigh.
     cut = min(threshold, LOOKAHEAD)
     if _all_below(H, cut / eta, L):
         for k in range(K):
             for j in range(d):
                 w[k, j, 0] += dt * (-eta * grad[k, j])
         return 0.0, True
-    lam, V = np.linalg.eigh(H)
-    cand = 0
-    while cand < P and eta * lam[P - 1 - cand] > cut:
-        cand += 1
-    pick = np.empty(cand, np.int64)
-    nc = 0
-    u = np.empty((K, d))
-    gu = np.empty((K, d))
-    for a in range(cand):
-        i = P - 1 - a
-        take = eta * lam[i] > threshold
-        if not take:
+    mu, found = _top_pair(H, cut / eta, u, W, L)
+    if found:
+        lam = np.array([mu])
+        vecs = u.copy().reshape(1, K, d)
+    else:
+        full, V = np.linalg.eigh(H)
+        u[:] = V[:, P - 1]
+        cand = 0
+        while cand < P and eta * full[P - 1 - cand] > cut:
+            cand += 1
+        lam = np.empty(cand)
+        vecs = np.empty((cand, K, d))
+        for a in range(cand):
+            lam[a] = full[P - 1 - a]
             for k in range(K):
                 for j in range(d):
-                    u[k, j] = V[k * d + j, i]
-            hessian_entry_grad_run(kind, depth, w, 0, A, g, u, u, gu)
-            take = 2.0 - eta * lam[i] + dt * eta * eta * np.sum(gu * grad) < 0.0
+                    vecs[a, k, j] = V[k * d + j, P - 1 - a]
+    pick = np.empty(lam.size, np.int64)
+    nc = 0
+    gu = np.empty((K, d))
+    for a in range(lam.size):
+        take = eta * lam[a] > threshold
+        if not take:
+            hessian_entry_grad_run(kind, depth, w, 0, A, g, vecs[a], vecs[a], gu)
+            take = 2.0 - eta * lam[a] + dt * eta * eta * np.sum(gu * grad) < 0.0
         if take:
-            pick[nc] = i
+            pick[nc] = a
             nc += 1
     vel = -eta * grad
     trace = 0.0
     solved = True
     if nc > 0:
-        vecs = np.empty((nc, K, d))
-        for a in range(nc):
-            for k in range(K):
-                for j in range(d):
-                    vecs[a, k, j] = V[k * d + j, pick[a]]
         G = np.empty((nc, nc, K, d))
         for a in range(nc):
             for b in range(a, nc):
-                hessian_entry_grad_run(kind, depth, w, 0, A, g, vecs[a], vecs[b], G[a, b])
+                hessian_entry_grad_run(kind, depth, w, 0, A, g, vecs[pick[a]], vecs[pick[b]],
+                                       G[a, b])  # fmt: skip
                 G[b, a] = G[a, b]
         c = dt * eta * eta
         A0 = np.zeros((nc, nc))
@@ -341,7 +473,8 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step
     RUNNING).
 
     The run's state at time step0 is state[b] (K, d) (the centre), Sigma[b] (the rod's extent,
-    P × P) and direction[b] (P,; its top eigenvector, ``_rod_vector``), carry[b] (the central
+    P × P) and direction[b] (P,; the top eigenvector of the rod's Σ, ``_rod_vector``, or of
+    the central flow's Hessian, ``_top_pair``: the next substep's start), carry[b] (the central
     flow's tr Σ of its last substep); at step0 = 0 the rod starts through θ0 and
     θ1 = θ0 − η∇L(θ0). At each time the modelled GD loss (the central
     flow's time average L(θ) + tr Σ / η, the mean of the rod's ends' losses) is tested by GD's
@@ -360,6 +493,7 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step
     S = Sigma[b]
     U = direction[b]
     H = np.empty((P, P))
+    W = np.empty((P, P))
     L = np.empty((P, P))
     grad = np.empty((K, d))
     g = np.empty(d)
@@ -401,7 +535,7 @@ def _run(kind, depth, X, y, A, etas, theta, state, Sigma, direction, carry, step
         for _ in range(substeps):
             if FLOW == CENTRAL:  # noqa: F821
                 carry[b], solved = _central_substep(kind, depth, X, y, A, eta, dt, threshold,
-                                                    w, H, L, grad, g)  # fmt: skip
+                                                    w, U, H, W, L, grad, g)  # fmt: skip
                 if not solved:
                     unsolved[b] += 1
             else:

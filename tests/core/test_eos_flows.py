@@ -222,6 +222,27 @@ def test_complementarity_solver_meets_its_conditions_or_says_it_did_not(seed):
     assert not solved
 
 
+@given(k=st.integers(2, 3), rank=st.integers(0, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=30, deadline=None)
+def test_complementarity_solver_finds_a_planted_solution_inside_and_on_its_boundary(k, rank, seed):
+    """``_sdcp`` on problems with a known solution: Q positive definite on symmetric matrices,
+    M* ⪰ 0 of rank ``rank`` (≥ k: positive definite, the interior, solved by one linear
+    solve; below: on the cone's boundary, by projected gradient) and S* ⪰ 0 with S* M* = 0,
+    A0 = S* − Q[M*]: the KKT conditions hold at M*, the unique solution."""
+    from diaglin.kernels.eos_flows import _sdcp
+
+    rank = min(rank, k)
+    rng = np.random.default_rng(seed)
+    E = np.linalg.qr(rng.normal(size=(k, k)))[0]
+    M_star = (E[:, :rank] * rng.uniform(0.5, 2.0, rank)) @ E[:, :rank].T
+    S_star = (E[:, rank:] * rng.uniform(0.5, 2.0, k - rank)) @ E[:, rank:].T
+    _, Q = _sdcp_instance(k, rank=k * (k + 1), seed=seed)
+    A0 = S_star - np.einsum("abef,ef->ab", Q, M_star)
+    M, solved = _sdcp(A0, Q)
+    assert solved
+    np.testing.assert_allclose(M, M_star, atol=1e-8 * (1 + np.abs(M_star).max()))
+
+
 @pytest.mark.parametrize("second", [0.0, 1e-3, 0.3, 1.0])
 def test_rod_extent_is_the_top_eigenpair_of_sigma(second):
     """``_rod_vector``: δ = √μ₁ e₁ of Σ (sign aside) as dense ``eigh`` gives it, by power
@@ -251,3 +272,58 @@ def test_rod_extent_is_the_top_eigenpair_of_sigma(second):
     u = E[:, 1].copy()
     delta = _rod_vector(Sigma, K, d, u).reshape(P)
     np.testing.assert_allclose(delta @ delta, lam[-1], rtol=1e-12)
+
+
+def _spectrum_matrix(lam, seed):
+    """A symmetric matrix with eigenvalues ``lam`` and random orthonormal eigenvectors E."""
+    E = np.linalg.qr(np.random.default_rng(seed).normal(size=(lam.size, lam.size)))[0]
+    return (E * lam) @ E.T, E
+
+
+@given(P=st.integers(2, 12), seed=st.integers(0, 2**16), gap=st.floats(0.02, 5.0),
+       tilt=st.floats(1e-8, 1e-2))  # fmt: skip
+@settings(max_examples=40, deadline=None)
+def test_top_pair_is_certified_only_where_one_eigenvalue_is_above_the_cut(P, seed, gap, tilt):
+    """``_top_pair`` (the central flow's warm-started top eigenpair): from a start near the top
+    eigenvector (``tilt`` off it per coordinate, as the last substep's eigenvector is) it
+    returns the top eigenpair of dense ``eigh`` where exactly one eigenvalue is at or above the
+    cut c, and refuses (the caller then diagonalises) where a second eigenvalue is above c, or
+    where the top one is below c. (From a start far off, the iteration may converge to another
+    eigenpair: refused, as the next test checks.)"""
+    from diaglin.kernels.eos_flows import _top_pair
+
+    rng = np.random.default_rng(seed + 1)
+    c = 1.0
+    rest = rng.uniform(-2.0, c - 1e-3, P - 1)
+    H, E = _spectrum_matrix(np.array([c + gap, *rest]), seed)
+    work = np.empty((2, P, P))
+
+    def start():
+        u = E[:, 0] + tilt * rng.normal(size=P)
+        return u / np.linalg.norm(u)
+
+    u = start()
+    mu, found = _top_pair(H, c, u, work[0], work[1])
+    lam, V = np.linalg.eigh(H)
+    assert found
+    np.testing.assert_allclose(mu, lam[-1], rtol=1e-12)
+    np.testing.assert_allclose(np.abs(u), np.abs(V[:, -1]), atol=1e-10)
+    assert np.linalg.norm(H @ u - mu * u) <= 1e-12 * abs(mu)
+    # a second eigenvalue above the cut: not certified, whichever eigenpair the iteration found
+    H2, E = _spectrum_matrix(np.array([c + gap, c + 0.5 * gap, *rest[1:]]), seed)
+    assert not _top_pair(H2, c, start(), work[0], work[1])[1]
+    # the top eigenvalue below the cut (the caller's Cholesky test said otherwise: rounding)
+    assert not _top_pair(H, c + 2 * gap, start(), work[0], work[1])[1]
+    # no start (the first substep at the edge)
+    assert not _top_pair(H, c, np.zeros(P), work[0], work[1])[1]
+
+
+def test_top_pair_started_on_another_eigenvector_is_refused():
+    """Rayleigh quotient iteration started exactly on a lower eigenvector stays there; the
+    deflation certificate (the top eigenvalue is still above the cut) refuses it."""
+    from diaglin.kernels.eos_flows import _top_pair
+
+    H, E = _spectrum_matrix(np.array([3.0, 0.5, 0.2, -1.0]), 0)
+    mu, found = _top_pair(H, 0.4, E[:, 1].copy(), np.empty((4, 4)), np.empty((4, 4)))
+    np.testing.assert_allclose(mu, 0.5, rtol=1e-12)
+    assert not found
