@@ -187,3 +187,17 @@ def test_the_table_states_each_pass_condition(sweep):
     row = table.row("EoS: max S*eta/2 (S <= 2/eta)")
     assert row.criterion == "<= 1.001" and row.criterion in str(table)
     assert table.row("EoS: min S*eta/2 (hugs 2/eta)").criterion == ">= 0.95"
+
+
+def test_for_networks_a_run_below_the_edge_above_eta_c_is_reported_not_failed(sweep):
+    """A network's run above eta_c may converge below the edge (a catapult to a flatter
+    point): "hugs 2/eta" is a report there (counting the runs at the edge), while
+    S <= 2/eta stays a check."""
+    p = sweep.first()
+    low = _scale_sharpness(p, _eos(p)[:1], 0.9)
+    rows = {r.quantity: r for r in compare.compare_point(low, "mlp", compare.NET_TOLERANCES)}
+    hug = rows["EoS: min S*eta/2 (hugs 2/eta)"]
+    assert hug.passed is None and f"{_eos(p).size - 1} at the edge" in hug.note
+    assert rows["EoS: max S*eta/2 (S <= 2/eta)"].passed is True
+    diag = {r.quantity: r for r in compare.compare_point(low, "ww")}
+    assert diag["EoS: min S*eta/2 (hugs 2/eta)"].passed is False
