@@ -172,7 +172,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dataset",
         choices=NET_DATASETS,
-        default=_NET.dataset,
+        default=None,
         help="digits: scikit-learn's bundled 8x8 digits, class-balanced, "
         "standardised; teacher: a random tanh teacher network (default: digits)",
     )
@@ -196,7 +196,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         "--loss",
         choices=NET_LOSSES,
         nargs="+",
-        default=list(_NET.losses),
+        default=None,
         help="mse (on one-hot targets) or ce (softmax cross-entropy) (default: mse)",
     )
     g.add_argument(
@@ -210,19 +210,19 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--n-test",
         type=int_at_least(1),
-        default=_NET.n_test,
+        default=None,
         help=f"held-out test samples (default: {_NET.n_test})",
     )
     g.add_argument(
         "--init-seed",
         type=int_at_least(0),
-        default=_NET.init_seed,
+        default=None,
         help="seed of the one initialisation every eta starts from (default: 0)",
     )
     g.add_argument(
         "--gf-rtol",
         type=positive_float,
-        default=_NET.gf_rtol,
+        default=None,
         help=f"relative tolerance of the gradient flow (default: {_NET.gf_rtol:g})",
     )
     g.add_argument(
@@ -234,6 +234,14 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         f"the largest (default: {_NET.gf_sharpness_points}; with --ablate "
         f"{ABLATION_GRID['gf_sharpness_points']})",
     )
+
+
+#: the options of the networks alone (default None: a diagonal model refuses any given), and
+#: the NetSweepConfig fields their defaults come from
+NET_OPTIONS = {"dataset": "dataset", "width": "widths", "activation": "activations",
+               "loss": "losses", "param": "params", "n_test": "n_test",
+               "init_seed": "init_seed", "gf_rtol": "gf_rtol",
+               "gf_sharpness_points": "gf_sharpness_points"}  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
@@ -250,11 +258,9 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
                                  f"{args.model} (diagonal models only)")  # fmt: skip
         if args.backend != "cpu":
             raise ValueError("--backend: networks run on the cpu backend")
-        for name, axis in (("width", "widths"), ("activation", "activations"),
-                           ("param", "params"), ("gf_sharpness_points",
-                                                 "gf_sharpness_points")):  # fmt: skip
+        for name, field in NET_OPTIONS.items():
             if getattr(args, name) is None:
-                setattr(args, name, getattr(_NET, axis))
+                setattr(args, name, getattr(_NET, field))
         return NetSweepConfig(
             model=args.model, dataset=args.dataset, alphas=tuple(args.alpha),
             epsilons=tuple(args.eps), widths=tuple(args.width),
@@ -266,9 +272,11 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig | NetSweepConfig:
             max_steps=args.max_steps, average_last=args.averaged, gf_rtol=args.gf_rtol,
             gf_sharpness_points=args.gf_sharpness_points,
         )  # fmt: skip
-    if args.gf_sharpness_points is not None:
-        raise ValueError(f"--gf-sharpness-points: an option of the networks (--model "
-                         f"{' or '.join(NET_MODELS)}), not of --model {args.model}")  # fmt: skip
+    for name in (*NET_OPTIONS, "no_bias"):
+        if getattr(args, name) not in (None, False):
+            raise ValueError(f"--{name.replace('_', '-')}: an option of the networks (--model "
+                             f"{' or '.join(NET_MODELS)}), not of --model "
+                             f"{args.model}")  # fmt: skip
     if args.depth is not None and args.model not in DEPTH_MODELS:
         raise ValueError(f"--depth: only --model {' or '.join(DEPTH_MODELS + NET_MODELS)} "
                          f"have a depth, got --model {args.model}")  # fmt: skip

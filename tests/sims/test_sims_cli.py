@@ -63,6 +63,18 @@ def test_cuda_backend_without_a_gpu_is_a_clear_error(capsys, tmp_path, monkeypat
     assert "--backend cuda: backend='cuda' needs an NVIDIA GPU" in err
 
 
+@pytest.mark.parametrize("argv", [["--loss", "ce"], ["--width", "16"], ["--activation", "relu"],
+                                  ["--dataset", "teacher"], ["--n-test", "5"], ["--no-bias"],
+                                  ["--init-seed", "1"], ["--gf-rtol", "1e-6"],
+                                  ["--param", "mup"], ["--gf-sharpness-points", "9"]])  # fmt: skip
+def test_a_network_option_with_a_diagonal_model_is_an_error(argv, capsys, tmp_path):
+    """Not silently ignored: a diagonal model's sweep has no loss, width, dataset, ..."""
+    with pytest.raises(SystemExit) as exc:
+        phase_diagram.main(["--model", "ww", *argv, "--out", str(tmp_path), "--quiet"])
+    assert exc.value.code == 2
+    assert f"{argv[0]}: an option of the networks" in capsys.readouterr().err
+
+
 def test_depth_with_a_model_that_has_none_is_an_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         phase_diagram.main(["--model", "ww", "--depth", "3", "--out", str(tmp_path), "--quiet"])
