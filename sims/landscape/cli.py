@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sims.core.cache import prepare_dir
-from sims.core.cli import DEFAULT_OUT_DIR, cli_main, int_at_least, positive_float
+from sims.core.cli import DEFAULT_OUT_DIR, cli_main, int_at_least, positive_float, set_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sims.landscape",
         description="Train/test loss landscapes with label-noise SGD paths decaying early or "
-        "late: 'exact' (two-coordinate model, no projection) or 'pca' (the paper's curved PCA "
-        "surface, d = 100 sparse regression).",
+        "late: 'exact' (two-coordinate model, no projection), 'pca' (the paper's curved PCA "
+        "surface, d = 100 sparse regression) or 'mlp' (the same on a tanh MLP on digits).",
     )
     parser.add_argument("kind", choices=tuple(_DEFAULTS), help="which picture")
     parser.add_argument("--eta", type=pf, default=None,
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=ia(0), default=0, help="SGD seed (default: 0)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR,
                         help="output folder, created if missing (default: ./out)")  # fmt: skip
+    parser.add_argument("--jobs", type=ia(1), default=None,
+                        help="numba threads (default: all cores)")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="do not list the files written")
     return parser
 
 
@@ -146,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--out {args.out}: cannot write in this folder (read-only)")
     except OSError as exc:
         parser.error(f"--out: {exc}")
+    set_threads(parser, args.jobs)
     from sims.core.figures import save_figure
     from sims.landscape.plotting import exact_figure, mlp_figure, pca_figure
 
@@ -173,5 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = save_figure(fig, args.out, stem)
     _save_npz(Path(args.out) / f"{stem}.npz", arrays, config)
     for path in [*written, Path(args.out) / f"{stem}.npz"]:
-        print(f"wrote {path}")
+        if not args.quiet:
+            print(f"wrote {path}")
     return 0

@@ -238,6 +238,15 @@ def test_landscape_cli_rejects_a_decay_at_the_last_step(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_landscape_cli_quiet_writes_its_files_and_prints_nothing(tmp_path, capsys):
+    from sims import landscape
+
+    argv = ["exact", "--decay-steps", "0", "100", "--total-steps", "200", "--out", str(tmp_path)]
+    assert landscape.main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert {p.name for p in tmp_path.iterdir()} >= {"landscape_exact.png", "landscape_exact.npz"}
+
+
 # --- cache and provenance -------------------------------------------------------------------
 
 
