@@ -95,6 +95,9 @@ def configs_from_args(args: argparse.Namespace):
                        total_steps=args.total_steps, seeds=tuple(args.seeds))  # fmt: skip
     if args.no_scaling:
         return main, None
+    if args.scaling_seeds > len(args.seeds):
+        raise ValueError(f"--scaling-seeds: at most the {len(args.seeds)} seeds of --seeds, "
+                         f"got {args.scaling_seeds}")  # fmt: skip
     scaling = DecayConfig(**common, etas=tuple(args.scaling_etas),
                           sigmas=tuple(args.scaling_sigmas), decay_steps=(),
                           total_steps=args.scaling_steps,

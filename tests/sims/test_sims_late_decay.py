@@ -137,3 +137,11 @@ def test_landscape_commands_write_their_pictures(kind, tmp_path, capsys):
     with np.load(tmp_path / f"landscape_{kind}.npz", allow_pickle=False) as z:
         assert np.isfinite(z["train"]).all() and np.isfinite(z["test"]).all()
         assert "versions" in str(z["meta"])
+
+
+def test_more_scaling_seeds_than_seeds_is_an_error(tmp_path, capsys):
+    """--scaling-seeds N takes the first N of --seeds: asking for more is refused, not cut."""
+    with pytest.raises(SystemExit) as exc:
+        late_decay.main([*SMALL, "--scaling-seeds", "4", "--out", str(tmp_path), "--no-cache"])
+    assert exc.value.code == 2
+    assert "--scaling-seeds: at most the 3 seeds of --seeds, got 4" in capsys.readouterr().err
