@@ -10,5 +10,8 @@ FIGURE = PaperFigure(
     "sims.phase_diagram",
     ("--model", "mlp", "--averaged", "20", "--stem", "network_mse"),
     ("network_mse.png",),
-    quick=("--n-etas", "6", "--max-steps", "3000"),
+    # 7 eta around eta_c, stopping at L < 0.05: converged runs on both sides of eta_c and an
+    # EoS branch within 5000 steps (with 6 eta over the full range and 3000 steps no run
+    # converged, and the figure showed none of its claim)
+    quick=tuple("--n-etas 7 --eta-min 0.4 --eta-max 1.6 --max-steps 5000 --eps 0.05".split()),
 )

@@ -239,7 +239,8 @@ def phase_diagram_figure(p: PointResult | NetPointResult, pred: Predictions, mod
     ax.set_title(f"ℓ1 norm of {'θ' if norm == 'l1_theta' else 'β'}")
 
     ax = axes[2]
-    _scatter(ax, p, p.gen_error(), None if avg is None else p.gen_error(True), "error")
+    name = p.ERROR_LABEL.split(" (")[0].split(" ‖")[0]  # "generalization error", "test loss"
+    _scatter(ax, p, p.gen_error(), None if avg is None else p.gen_error(True), name)
     _levels(ax, pred, "gen_error")
     _slice_curves(ax, p, pred, lambda b: np.sum((b - p.beta_star) ** 2, axis=-1), "error", False)
     if pred.eta_star is not None:
@@ -251,7 +252,7 @@ def phase_diagram_figure(p: PointResult | NetPointResult, pred: Predictions, mod
         bottom = err.min() - 0.5 * np.ptp(err) - 0.1 * min(1.0, err.max())
         ax.set_ylim(bottom if bottom > 0 else -0.03 * top, top)  # an error of 0 stays in view
     ax.set_ylabel(p.ERROR_LABEL)
-    ax.set_title(p.ERROR_LABEL.split(" (")[0].split(" ‖")[0])
+    ax.set_title(name)
 
     lo, hi = _geo_edges(p.etas)[[0, -1]]
     for ax in axes:
