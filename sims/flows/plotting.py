@@ -9,7 +9,8 @@ import numpy as np
 from diaglin.status import Status
 from sims.flows.runs import FLOWS, FlowsResult, endpoint_error, regime
 
-#: colour-blind-safe (Okabe–Ito), one per series; theory's slice in grey
+#: colour-blind-safe (Okabe–Ito), one per series, none near the edge's orange; theory's slice
+#: in grey
 STYLE = {
     "gd": dict(color="#000000", marker="o", ls="none", ms=5, label="GD, final iterate"),
     "gd_averaged": dict(
@@ -24,11 +25,12 @@ STYLE = {
         label="central flow (Cohen, Damian et al.)",
     ),  # fmt: skip
     "rod": dict(
-        color="#D55E00", marker="^", ls="-", ms=4, mfc="none", label="rod flow (Regis & Chewi)"
+        color="#009E73", marker="^", ls="-", ms=4, mfc="none", label="rod flow (Regis & Chewi)"
     ),  # fmt: skip
 }
 SLICE = dict(color="#7f7f7f", ls=":", lw=2, label="EoS slice, GF-entropy point (theory)")
-EDGE = dict(color="#f57c00", lw=2)  # S = 2/η, as in every figure
+#: S = 2/η, as in every figure, under the series (a flow on the edge stays visible)
+EDGE = dict(color="#f57c00", lw=2, zorder=1.5)
 ETA_C = dict(color="k", ls="--", lw=1.3)  # η_c = 2/s_GF, as in every figure
 
 
