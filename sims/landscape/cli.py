@@ -171,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             surf, br, final_test = mlp_picture(seed=args.seed, **opts)
             fig = mlp_figure(surf, br, final_test, opts)
             extra = dict(final_test=final_test)
+            if not args.quiet:
+                print(f"final test loss: main run (never decayed) {final_test[0]:.3f}; "
+                      + ", ".join(f"decayed at K = {k}: {v:.3f}"
+                                  for k, v in zip(br.decay_steps, final_test[1:])))  # fmt: skip
         arrays = dict(a=surf.a, b=surf.b, train=surf.train, test=surf.test, pcs=surf.pcs,
                       mean=surf.mean, c=surf.c, explained=surf.explained, steps=br.steps,
                       paths=surf.paths, **extra)  # fmt: skip
