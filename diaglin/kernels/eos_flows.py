@@ -224,6 +224,27 @@ def _all_below(H, c, L):
     return True
 
 
+@nb.njit(**_JIT)
+def _rayleigh(M, u, Mu):
+    """Mu ← M u for the symmetric M (P × P) and a unit u (P,); returns (μ, r, m): the Rayleigh
+    quotient μ = uᵀMu, the squared residual r = ‖Mu − μu‖² of the eigenpair (μ, u) and
+    m = ‖Mu‖²."""
+    P = u.size
+    mu = 0.0
+    sq = 0.0
+    for p in range(P):
+        s = 0.0
+        for q in range(P):
+            s += M[p, q] * u[q]
+        Mu[p] = s
+        mu += u[p] * s
+        sq += s * s
+    res = 0.0
+    for p in range(P):
+        res += (Mu[p] - mu * u[p]) ** 2
+    return mu, res, sq
+
+
 @nb.njit(**_OUTLINED)
 def _top_pair(H, c, u, W, L):
     """(μ, found): the top eigenpair (μ, u) of the symmetric H (P × P) where it is the only
@@ -242,16 +263,7 @@ def _top_pair(H, c, u, W, L):
     Hu = np.empty(P)
     mu = 0.0
     for it in range(RQI_ITERATIONS + 1):
-        mu = 0.0
-        for p in range(P):
-            s = 0.0
-            for q in range(P):
-                s += H[p, q] * u[q]
-            Hu[p] = s
-            mu += u[p] * s
-        res = 0.0
-        for p in range(P):
-            res += (Hu[p] - mu * u[p]) ** 2
+        mu, res, _ = _rayleigh(H, u, Hu)
         if res <= (RQI_TOL * mu) ** 2:
             break
         if it == RQI_ITERATIONS:
@@ -379,21 +391,9 @@ def _rod_vector(Sigma, K, d, u):
     done = False
     v = np.empty(P)
     for _ in range(ROD_ITERATIONS):
-        norm = 0.0
-        for p in range(P):
-            s = 0.0
-            for q in range(P):
-                s += Sigma[p, q] * u[q]
-            v[p] = s
-            norm += s * s
+        mu, res, norm = _rayleigh(Sigma, u, v)
         if norm == 0.0:  # Σ = 0 along u (a collapsed rod: Σ = 0)
             break
-        mu = 0.0
-        res = 0.0
-        for p in range(P):
-            mu += u[p] * v[p]
-        for p in range(P):
-            res += (v[p] - mu * u[p]) ** 2
         norm = np.sqrt(norm)
         for p in range(P):
             u[p] = v[p] / norm
