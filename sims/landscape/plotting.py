@@ -50,8 +50,10 @@ def exact_figure(pic: TwoCoordinate) -> Figure:
         _contours(ax, pic.u, pic.v, z, title, cmap)
         ax.plot(np.sqrt(1 + vv**2), vv, color="k", ls="--", lw=1,
                 label="minima manifold u₁² − v₂² = 1")  # fmt: skip
-        ax.plot(1, 0, "P", color="#1565c0", mec="w", ms=12, label="min-norm point = β*")
         _paths(ax, pic.branches, xy)
+        # hollow and on top: the late branch's end (a star) lies on it
+        ax.plot(1, 0, "P", mfc="none", mec="#1565c0", mew=2, ms=17, zorder=5,
+                label="min-norm point = β*")  # fmt: skip
         ax.set_xlim(pic.u.min(), pic.u.max())
         ax.set_ylim(pic.v.min(), pic.v.max())
         ax.set_xlabel("u₁")

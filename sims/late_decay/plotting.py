@@ -93,23 +93,29 @@ def _panel_phases(ax, r: DecayResult) -> None:
     x0, x1 = s[s > 0].min(), s.max()
     ends = [ph.t_fit, ph.decay]
     spans = zip([x0, *ends], [*ends, x1], ("#fff3e0", "#e3f2fd", "#e8f5e9"), ("I", "II", "III"))
+    box = dict(fc="white", ec="none", alpha=0.7, pad=1)
     for a, b, shade, name in spans:
         if np.isfinite(a) and np.isfinite(b) and b > a:
             ax.axvspan(a, b, color=shade, lw=0, zorder=0)
-            ax.text(np.sqrt(a * b), 0.97, name, transform=ax.get_xaxis_transform(),
+            # at the span's middle (log axis), kept inside the axes for a narrow last span
+            mid = (np.log(a * b) / 2 - np.log(x0)) / np.log(x1 / x0)
+            ax.text(min(max(mid, 0.03), 0.97), 0.97, name, transform=ax.transAxes,
                     ha="center", va="top", fontsize=9, weight="bold", color="0.35",
-                    bbox=dict(fc="white", ec="none", alpha=0.7, pad=1))  # fmt: skip
+                    bbox=box)  # fmt: skip
     for t, name in bounds:
         if np.isfinite(t):
             ax.axvline(t, color="0.3", ls="--", lw=0.8)
             ax.text(t, 0.5, f"{name} = {t:,.0f} ", transform=ax.get_xaxis_transform(),
-                    fontsize=7, rotation=90, ha="right", va="center", color="0.3")  # fmt: skip
+                    fontsize=7, rotation=90, ha="right", va="center", color="0.3",
+                    bbox=box)  # fmt: skip
     ax.set_xlim(x0, x1)
     ax.set_xlabel("SGD step")
+    ax.set_ylabel("loss, distance (log)")
     ax.set_title(f"(b) three phases (seed {r.seed[run]}, decay at K = {r.decay_step[run]:,})")
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left",
+    # on the right-hand axes, drawn after (over) the left ones: no curve crosses the legend
+    twin.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left",
               title=f"T_I: loss ≤ {FIT_TOL:g}·L(θ0) without noise; "
               f"T_II: ‖θ‖² ≤ {1 + NORM_TOL:g}·min", title_fontsize=6)  # fmt: skip
 

@@ -139,8 +139,10 @@ def _segment_panel(ax, r: PictureResult, norm: Normalize, cmap) -> None:
     start = v0 + 0.2 * (v1 - v0) + side
     ax.annotate("", start + 0.3 * top * along, start,
                 arrowprops=dict(arrowstyle="->", color="0.3", lw=1.2))  # fmt: skip
+    # over the zoom's connector lines, which cross it
     ax.text(*(start + 0.4 * side), "η ↑: the slice S = 2/η\nmoves toward\nthe flat vertex",
-            fontsize=8, color="0.3", ha="left", va="top")  # fmt: skip
+            fontsize=8, color="0.3", ha="left", va="top", zorder=6,
+            bbox=dict(fc="white", ec="none", alpha=0.85, pad=1))  # fmt: skip
     # a zoom on the corner where GF and the small step sizes end
     ins = ax.inset_axes((0.5, 0.52, 0.47, 0.42))
     _segment_content(ins, r, norm, cmap)
