@@ -92,6 +92,17 @@ def _copy_run(dst, dst_col, src, src_col):
 
 
 @nb.njit(cache=True, inline="always")
+def _copy_iterates(theta, prev, ring, col, src_theta, src_prev, src_ring, src_col, n_ring):
+    """A run's iterates — θ_k, θ_{k−1} and the first ``n_ring`` slices of its averaging ring —
+    from column src_col of (src_theta, src_prev, src_ring) to column col of (theta, prev,
+    ring) (``_copy_run``): between a tile and the saved state, or between two tile slots."""
+    _copy_run(theta, col, src_theta, src_col)
+    _copy_run(prev, col, src_prev, src_col)
+    for q in range(n_ring):
+        _copy_run(ring[q], col, src_ring[q], src_col)
+
+
+@nb.njit(cache=True, inline="always")
 def copy_runs(dst, src, live):
     """dst[k, j, s] = src[k, j, s] for the first ``live`` runs of (K, d, W) arrays (e.g. an
     iterate into its slot of the averaging ring)."""
@@ -344,10 +355,7 @@ def _load_runs(w0, width, etas, out_status, st_theta, st_prev, st_prev_loss, st_
         eta[live] = etas[b]
         prev_loss[live] = st_prev_loss[b]
         bound[live] = st_bound[b]
-        _copy_run(cur, live, st_theta, b)
-        _copy_run(nxt, live, st_prev, b)
-        for q in range(avg_k):
-            _copy_run(ring[q], live, st_ring[q], b)
+        _copy_iterates(cur, nxt, ring, live, st_theta, st_prev, st_ring, b, avg_k)
         live += 1
     return live
 
@@ -360,19 +368,13 @@ def _save_runs(live, run, prev_loss, bound, cur, nxt, ring, avg_k, st_theta, st_
         b = run[s]
         st_prev_loss[b] = prev_loss[s]
         st_bound[b] = bound[s]
-        _copy_run(st_theta, b, cur, s)
-        _copy_run(st_prev, b, nxt, s)
-        for q in range(avg_k):
-            _copy_run(st_ring[q], b, ring[q], s)
+        _copy_iterates(st_theta, st_prev, st_ring, b, cur, nxt, ring, s, avg_k)
 
 
 @nb.njit(cache=True)
 def _move_run(src, dst, cur, nxt, ring, r, idx, loss, prev_loss, bound, eta, run):
     """Move a tile's run from slot src to slot dst (the slot of a run that stopped)."""
-    _copy_run(cur, dst, cur, src)
-    _copy_run(nxt, dst, nxt, src)
-    for q in range(ring.shape[0]):
-        _copy_run(ring[q], dst, ring[q], src)
+    _copy_iterates(cur, nxt, ring, dst, cur, nxt, ring, src, ring.shape[0])
     for i in range(r.shape[0]):
         r[i, dst] = r[i, src]
     for i in range(idx.shape[0]):
